@@ -1,0 +1,111 @@
+/* stream.h: one upstream XMPP client-to-server stream (RFC 6120) on the libuv loop:
+ * name resolution (uv_getaddrinfo), TCP, STARTTLS or direct TLS through OpenSSL memory BIOs with
+ * one shared SSL_CTX (certificate chain and host name verified unless configured otherwise),
+ * an expat streaming parser with stream restarts, SASL (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN via
+ * libgsasl; the PBKDF2 step runs on the libuv thread pool), resource binding, XEP-0198 enable
+ * and ack answering. It knows nothing of users, tokens or HTTP: protocol duties towards the
+ * server (ping answers, disco#info, roster push acks) belong to session/.
+ * Deadlines use the shared tick (core/tick.h): one subscription for the whole module, never a
+ * timer per stream. Loop thread only. */
+#ifndef SPARKGATE_XMPP_STREAM_H
+#define SPARKGATE_XMPP_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct tick;
+struct xmpp_stanza;
+struct xmpp_stream;
+struct xmpp_tls;
+
+enum xmpp_tls_mode {
+    XMPP_TLS_REQUIRED, /* STARTTLS must be offered and succeed */
+    XMPP_TLS_STARTTLS, /* STARTTLS when offered, plain otherwise (logged as a warning) */
+    XMPP_TLS_DIRECT,   /* TLS from the first byte (XEP-0368 style, port 5223) */
+    XMPP_TLS_OFF,      /* never; for loopback test servers only */
+};
+
+/* Parses "required" | "starttls" | "direct" | "off". 0 or -EINVAL. */
+int xmpp_tls_mode_parse(const char *s, enum xmpp_tls_mode *out);
+
+/* The process-wide client TLS context (one SSL_CTX). ca_file (may be NULL/"") adds trusted
+ * certificates to the system store; verify=false disables chain and name checks (logged loudly
+ * at start). NULL with a message in err on failure. */
+struct xmpp_tls *xmpp_tls_new(const char *ca_file, bool verify, char *err, size_t errlen);
+void xmpp_tls_free(struct xmpp_tls *tls);
+
+struct xmpp_stream_opts {
+    const char *host;   /* where to connect: name or address */
+    uint16_t port;
+    const char *domain; /* stream 'to', SNI and the certificate name checked */
+    const char *username; /* local part */
+    /* Borrowed for the duration of xmpp_stream_open only: the stream keeps a private copy that
+     * it wipes (OPENSSL_cleanse) as soon as authentication ends. */
+    const char *password;
+    const char *resource; /* requested resource; the server may assign another */
+    enum xmpp_tls_mode tls;
+    struct xmpp_tls *tls_ctx; /* required unless tls == XMPP_TLS_OFF */
+    struct tick *tick;        /* the shared tick, for the connect deadline */
+    uint64_t connect_timeout_ms; /* from start until bound (or authenticated, auth_only) */
+    size_t max_stanza;        /* a larger inbound stanza is a stream error (policy-violation) */
+    bool auth_only;           /* stop after SASL success: verifies a password, binds nothing */
+    bool sm;                  /* enable XEP-0198 when offered */
+};
+
+/* The callbacks. Each is optional except on_ready. `data` is opts' user pointer.
+ *
+ * on_ready fires exactly once (never inside xmpp_stream_open): status 0 when the stream is bound
+ * (or, auth_only, authenticated); otherwise a negative errno:
+ *   -EACCES     SASL failure (wrong credentials; not-authorized / account-disabled)
+ *   -ETIMEDOUT  the connect deadline passed
+ *   -EPROTO     protocol or TLS failure (bad certificate, no common mechanism, required TLS
+ *               not offered, malformed XML), with details in the log
+ *   libuv codes for DNS and socket errors (UV_ECONNREFUSED, UV_EAI_NONAME, ...)
+ * on_stanza fires for every top-level stanza (message, presence, iq) received after
+ *   on_ready(0); the stanza is borrowed for the call (take a reference to keep it). Nonzas
+ *   (SM acks and requests) are handled inside and never reported.
+ * on_closed fires exactly once after on_ready(0), when the stream ends for any reason:
+ *   0 after our own xmpp_stream_close, -ECONNRESET on a network loss or the server's
+ *   </stream:stream>, -EPROTO for a stream error or malformed XML (reason = the stream error
+ *   condition, e.g. "conflict", "policy-violation", or a short text; may be NULL).
+ * In auth_only mode the stream closes itself after on_ready(0) and on_closed is not called.
+ *
+ * xmpp_stream_free may be called from inside any of these callbacks. */
+struct xmpp_stream_cbs {
+    void (*on_ready)(struct xmpp_stream *s, int status, void *data);
+    void (*on_stanza)(struct xmpp_stream *s, struct xmpp_stanza *st, void *data);
+    void (*on_closed)(struct xmpp_stream *s, int status, const char *reason, void *data);
+};
+
+/* Starts connecting. On success returns 0 and the stream in *out; on_ready will fire.
+ * -EINVAL for bad options (on_ready never fires then, *out untouched). */
+int xmpp_stream_open(uv_loop_t *loop, const struct xmpp_stream_opts *opts,
+                     const struct xmpp_stream_cbs *cbs, void *data, struct xmpp_stream **out);
+
+/* Sends a stanza (serialised at once; no reference kept). Allowed after on_ready(0) and before
+ * on_closed. 0, -ENOTCONN when not ready or closing, -ENOBUFS when the unsent output would
+ * exceed its bound (4 MiB); the stream stays open and the caller decides what to do. */
+int xmpp_stream_send(struct xmpp_stream *s, const struct xmpp_stanza *st);
+/* Sends pre-serialised XML (must be one or more complete elements). Same returns. */
+int xmpp_stream_send_raw(struct xmpp_stream *s, const char *xml, size_t len);
+
+/* Ends the stream politely: sends </stream:stream>, waits briefly for the server's, then closes
+ * the socket; on_closed(0) follows. Idempotent. */
+void xmpp_stream_close(struct xmpp_stream *s);
+/* Releases the stream at any time (closing the socket without ceremony if still open). No
+ * callback fires after this call. */
+void xmpp_stream_free(struct xmpp_stream *s);
+
+/* The bound full JID ("user@domain/resource"), or NULL before binding. Valid until free. */
+const char *xmpp_stream_jid(const struct xmpp_stream *s);
+/* True when XEP-0198 was enabled by the server. */
+bool xmpp_stream_sm_enabled(const struct xmpp_stream *s);
+/* Bytes written to the socket layer but not yet acknowledged by the kernel (write backlog). */
+size_t xmpp_stream_pending_bytes(const struct xmpp_stream *s);
+/* The negotiated SASL mechanism name (e.g. "SCRAM-SHA-1"), or NULL. */
+const char *xmpp_stream_mechanism(const struct xmpp_stream *s);
+
+#endif
