@@ -90,6 +90,11 @@ size_t log_sanitize(const char *in, char *out, size_t outlen)
             bool quoted = j < n && in[j] == '"';
             if (quoted)
                 j++;
+            /* "Authorization=Basic xyz": the scheme word belongs to the secret too */
+            if (strncasecmp(in + j, "Basic ", 6) == 0)
+                j += 6;
+            else if (strncasecmp(in + j, "Bearer ", 7) == 0)
+                j += 7;
             /* skip the value */
             while (j < n) {
                 char c = in[j];

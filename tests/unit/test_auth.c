@@ -1,0 +1,222 @@
+/* test_auth.c: HS256 tokens: issue/check/revoke, and every tampering case refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "auth/auth.h"
+#include "core/b64.h"
+#include "core/mem.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+static char *test_sign(const uint8_t *k, const char *data);
+
+static const uint8_t key[AUTH_KEY_LEN] = "0123456789abcdef0123456789abcdef";
+static const uint8_t other_key[AUTH_KEY_LEN] = "fedcba9876543210fedcba9876543210";
+
+static struct auth *new_auth(void)
+{
+    struct auth_opts o = { .domain = "example.org", .issuer = "https://gw.example.org",
+                           .lifetime_ms = 3600 * 1000 };
+    memcpy(o.key, key, sizeof(key));
+    return auth_new(&o);
+}
+
+/* Builds header.payload.sig from raw JSON texts, signed with k (or a given signature). */
+static char *forge(const char *hdr, const char *payload, const uint8_t *k, const char *sig)
+{
+    char *h = b64_encode(hdr, strlen(hdr), B64_URL, NULL);
+    char *p = b64_encode(payload, strlen(payload), B64_URL, NULL);
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s.%s", h, p);
+    char *out;
+    if (k != NULL) {
+        out = test_sign(k, buf);
+    } else {
+        size_t l = strlen(buf) + strlen(sig) + 2;
+        out = mem_alloc(l);
+        snprintf(out, l, "%s.%s", buf, sig);
+    }
+    mem_free(h);
+    mem_free(p);
+    return out;
+}
+
+static char *test_sign(const uint8_t *k, const char *data)
+{
+    uint8_t mac[32];
+    unsigned int ml = 32;
+    HMAC(EVP_sha256(), k, AUTH_KEY_LEN, (const unsigned char *)data, strlen(data), mac, &ml);
+    char *s = b64_encode(mac, 32, B64_URL, NULL);
+    size_t l = strlen(data) + strlen(s) + 2;
+    char *out = mem_alloc(l);
+    snprintf(out, l, "%s.%s", data, s);
+    mem_free(s);
+    return out;
+}
+
+static void issued_token_checks_and_carries_contract_claims(void **state)
+{
+    (void)state;
+    struct auth *a = new_auth();
+    char *t = auth_token_issue(a, "alice");
+    char user[64];
+    assert_int_equal(auth_token_check(a, t, user, sizeof(user)), JWT_OK);
+    assert_string_equal(user, "alice");
+    json_t *claims = NULL;
+    assert_int_equal(auth_jwt_verify(key, t, "example.org", time(NULL), &claims), JWT_OK);
+    assert_string_equal(json_string_value(json_object_get(claims, "sub")), "alice");
+    assert_string_equal(json_string_value(json_object_get(claims, "aud")), "example.org");
+    assert_string_equal(json_string_value(json_object_get(claims, "iss")),
+                        "https://gw.example.org");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(claims, "permissions"), 0)),
+                        "full");
+    json_int_t iat = json_integer_value(json_object_get(claims, "iat"));
+    json_int_t exp = json_integer_value(json_object_get(claims, "exp"));
+    assert_int_equal(exp - iat, 3600);
+    assert_true(llabs((long long)(iat - time(NULL))) <= 2);
+    json_decref(claims);
+    mem_free(t);
+    auth_free(a);
+}
+
+static void revoked_token_is_refused(void **state)
+{
+    (void)state;
+    struct auth *a = new_auth();
+    char *t1 = auth_token_issue(a, "alice");
+    char *t2 = auth_token_issue(a, "alice");
+    char *t3 = auth_token_issue(a, "bob");
+    char user[64];
+    assert_int_equal(auth_token_revoke(a, t1), 0);
+    assert_int_equal(auth_token_check(a, t1, user, sizeof(user)), JWT_REVOKED);
+    assert_int_equal(auth_token_check(a, t2, user, sizeof(user)), JWT_OK);
+    assert_int_equal(auth_token_revoke(a, t1), -ENOENT);
+    assert_int_equal(auth_token_revoke_user(a, "alice"), 1);
+    assert_int_equal(auth_token_check(a, t2, user, sizeof(user)), JWT_REVOKED);
+    assert_int_equal(auth_token_check(a, t3, user, sizeof(user)), JWT_OK);
+    assert_int_equal(auth_token_count(a), 1);
+    mem_free(t1);
+    mem_free(t2);
+    mem_free(t3);
+    auth_free(a);
+}
+
+struct tamper_case {
+    const char *name;
+    const char *hdr;
+    const char *payload;
+    const uint8_t *sign_key; /* NULL: use sig literally */
+    const char *sig;
+    enum jwt_status want;
+};
+
+#define FUTURE "4102444800" /* 2100-01-01 */
+#define GOOD_PAYLOAD "{\"sub\":\"alice\",\"aud\":\"example.org\",\"iat\":1700000000,\"exp\":" FUTURE "}"
+
+static const struct tamper_case tamper_cases[] = {
+    { "correct", "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", GOOD_PAYLOAD, key, NULL, JWT_OK },
+    { "alg none, empty sig", "{\"alg\":\"none\",\"typ\":\"JWT\"}", GOOD_PAYLOAD, NULL, "",
+      JWT_BAD_ALG },
+    { "alg None", "{\"alg\":\"None\"}", GOOD_PAYLOAD, NULL, "", JWT_BAD_ALG },
+    { "alg HS512", "{\"alg\":\"HS512\"}", GOOD_PAYLOAD, key, NULL, JWT_BAD_ALG },
+    { "alg RS256 (confusion)", "{\"alg\":\"RS256\"}", GOOD_PAYLOAD, key, NULL, JWT_BAD_ALG },
+    { "no alg", "{\"typ\":\"JWT\"}", GOOD_PAYLOAD, key, NULL, JWT_BAD_ALG },
+    { "crit header", "{\"alg\":\"HS256\",\"crit\":[\"x\"]}", GOOD_PAYLOAD, key, NULL,
+      JWT_BAD_ALG },
+    { "wrong key", "{\"alg\":\"HS256\"}", GOOD_PAYLOAD, other_key, NULL, JWT_BAD_SIG },
+    { "garbage sig", "{\"alg\":\"HS256\"}", GOOD_PAYLOAD, NULL, "AAAA", JWT_BAD_SIG },
+    { "expired", "{\"alg\":\"HS256\"}",
+      "{\"sub\":\"alice\",\"aud\":\"example.org\",\"iat\":1600000000,\"exp\":1600000100}", key,
+      NULL, JWT_EXPIRED },
+    { "not yet valid", "{\"alg\":\"HS256\"}",
+      "{\"sub\":\"alice\",\"aud\":\"example.org\",\"iat\":4000000000,\"exp\":" FUTURE "}", key,
+      NULL, JWT_NOT_YET },
+    { "wrong audience", "{\"alg\":\"HS256\"}",
+      "{\"sub\":\"alice\",\"aud\":\"evil.org\",\"iat\":1700000000,\"exp\":" FUTURE "}", key, NULL,
+      JWT_WRONG_AUD },
+    { "no exp", "{\"alg\":\"HS256\"}", "{\"sub\":\"alice\",\"aud\":\"example.org\"}", key, NULL,
+      JWT_MALFORMED },
+    { "exp as string", "{\"alg\":\"HS256\"}",
+      "{\"sub\":\"alice\",\"aud\":\"example.org\",\"exp\":\"" FUTURE "\"}", key, NULL,
+      JWT_MALFORMED },
+    { "payload not object", "{\"alg\":\"HS256\"}", "[1,2]", key, NULL, JWT_MALFORMED },
+};
+
+static void tampered_tokens_are_refused(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(tamper_cases) / sizeof(tamper_cases[0]); i++) {
+        const struct tamper_case *c = &tamper_cases[i];
+        char *t = forge(c->hdr, c->payload, c->sign_key, c->sig);
+        enum jwt_status st = auth_jwt_verify(key, t, "example.org", time(NULL), NULL);
+        if (st != c->want)
+            fail_msg("case '%s': got %s want %s", c->name, jwt_status_str(st),
+                     jwt_status_str(c->want));
+        mem_free(t);
+    }
+}
+
+static void malformed_strings_are_refused(void **state)
+{
+    (void)state;
+    static const char *const bad[] = { "", "abc", "a.b", "a.b.c.d", "eyJ.eyJ.", "..", "!!.??.##" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        enum jwt_status st = auth_jwt_verify(key, bad[i], NULL, time(NULL), NULL);
+        if (st == JWT_OK)
+            fail_msg("'%s' accepted", bad[i]);
+    }
+    char *huge = mem_alloc(10000);
+    memset(huge, 'a', 9999);
+    huge[9999] = '\0';
+    assert_int_equal(auth_jwt_verify(key, huge, NULL, time(NULL), NULL), JWT_MALFORMED);
+    mem_free(huge);
+}
+
+static void a_valid_signature_from_another_table_is_revoked(void **state)
+{
+    (void)state;
+    struct auth *a = new_auth();
+    struct auth *b = new_auth(); /* same key, empty table: e.g. after a restart */
+    char *t = auth_token_issue(a, "alice");
+    char user[64];
+    assert_int_equal(auth_token_check(b, t, user, sizeof(user)), JWT_REVOKED);
+    mem_free(t);
+    auth_free(a);
+    auth_free(b);
+}
+
+static void authorization_header_forms(void **state)
+{
+    (void)state;
+    assert_string_equal(auth_token_from_header("eyJ.a.b"), "eyJ.a.b");
+    assert_string_equal(auth_token_from_header("Bearer eyJ.a.b"), "eyJ.a.b");
+    assert_string_equal(auth_token_from_header("bearer  eyJ.a.b"), "eyJ.a.b");
+    assert_null(auth_token_from_header(NULL));
+    assert_null(auth_token_from_header(""));
+    assert_null(auth_token_from_header("undefined"));
+    assert_null(auth_token_from_header("null"));
+    assert_null(auth_token_from_header("Bearer null"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(issued_token_checks_and_carries_contract_claims),
+        cmocka_unit_test(revoked_token_is_refused),
+        cmocka_unit_test(tampered_tokens_are_refused),
+        cmocka_unit_test(malformed_strings_are_refused),
+        cmocka_unit_test(a_valid_signature_from_another_table_is_revoked),
+        cmocka_unit_test(authorization_header_forms),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
