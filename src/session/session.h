@@ -1,0 +1,125 @@
+/* session.h: one upstream XMPP session per user (bare JID), shared by every token, tab, REST
+ * call and event stream of that user. Owns the registry, the lifecycle
+ * (connecting -> online -> closing -> gone), IQ waiters with deadlines, the protocol duties of a
+ * well-behaved client (XEP-0199 ping and XEP-0030 disco#info answers, roster push acks,
+ * service-unavailable for other requests, auto-approval of subscription requests as the
+ * reference's accept_all), the user's event log (events/) and the sinks attached to it.
+ * Never formats JSON for browsers beyond handing payloads to events/. Loop thread only.
+ * Specs: RFC 6120, RFC 6121, XEP-0030, XEP-0199, contract §2.6. */
+#ifndef SPARKGATE_SESSION_SESSION_H
+#define SPARKGATE_SESSION_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "events/events.h"
+#include "xmpp/stream.h"
+
+struct session;
+struct session_mgr;
+struct session_login;
+struct tick;
+struct xmpp_stanza;
+
+struct session_mgr_opts {
+    uv_loop_t *loop;
+    struct tick *tick;
+    struct xmpp_tls *tls;       /* may be NULL when tls_mode is off */
+    const char *host;
+    uint16_t port;
+    const char *domain;
+    enum xmpp_tls_mode tls_mode;
+    uint64_t connect_timeout_ms;
+    size_t max_stanza;
+    const char *resource_prefix; /* "sparkweb-" */
+    uint64_t linger_ms;          /* after the last sink detached */
+    uint64_t idle_timeout_ms;    /* no sink and no activity */
+    uint64_t iq_timeout_ms;      /* default deadline of session_send_iq (timeout 0) */
+    size_t max_sessions;
+    size_t ring_len;             /* events kept per user */
+    struct events_opts events;
+    /* Called when a user's session has ended for any reason (logout, idle, upstream loss),
+     * after its sinks were told; the API layer revokes the user's tokens here. */
+    void (*on_session_end)(const char *username, const char *reason, void *data);
+    void *data;
+};
+
+struct session_mgr *session_mgr_new(const struct session_mgr_opts *opts);
+/* Closes every session (their sinks get "onDisconnect" with reason "shutdown"), waits for
+ * the upstream streams to end (bounded by a few seconds), then frees the manager and calls
+ * done(data). */
+void session_mgr_free(struct session_mgr *mgr, void (*done)(void *data), void *data);
+size_t session_mgr_count(const struct session_mgr *mgr);
+
+/* --- login --- */
+
+/* status 0: the password was verified by the XMPP server and `s` is online. Otherwise
+ * -EACCES (wrong credentials), -EAGAIN (too many sessions), -ETIMEDOUT, -EPROTO, or a libuv
+ * code for network failures; s is NULL then. Runs exactly once unless cancelled, never inside
+ * session_login. */
+typedef void session_login_cb(struct session_mgr *mgr, int status, struct session *s,
+                              void *data);
+
+/* Verifies username/password and returns the user's session, opening it when needed. A login
+ * for a user whose session is already online verifies the password with a separate short
+ * authentication-only stream and reuses the session (the server still sees one resource).
+ * The password is copied into memory that is wiped after use. On success returns 0 and a
+ * handle in *out (optional) for session_login_cancel; -EINVAL for an invalid username. */
+int session_login(struct session_mgr *mgr, const char *username, const char *password,
+                  session_login_cb *cb, void *data, struct session_login **out);
+/* The callback will not run. The handle is invalid afterwards. */
+void session_login_cancel(struct session_login *l);
+
+/* --- lookup and activity --- */
+
+/* The online session of username (local part), or NULL. */
+struct session *session_find(struct session_mgr *mgr, const char *username);
+const char *session_username(const struct session *s);
+/* The bound full JID (user@domain/sparkweb-xxxx). */
+const char *session_jid(const struct session *s);
+/* vCard FN / EMAIL fetched at login, or NULL. */
+const char *session_name(const struct session *s);
+const char *session_email(const struct session *s);
+/* Marks REST activity (defers idle expiry). */
+void session_touch(struct session *s);
+
+/* --- sending --- */
+
+/* Sends a stanza on the user's stream. 0, -ENOTCONN (closing), -ENOBUFS (backlog full). */
+int session_send(struct session *s, const struct xmpp_stanza *st);
+
+/* status 0: reply is the result or error IQ (XMPP errors are data); -ETIMEDOUT;
+ * -ECANCELED when the session ends first. */
+typedef void session_iq_cb(struct session *s, int status, const struct xmpp_stanza *reply,
+                           void *data);
+/* Sends an IQ (its id is replaced by a session-unique one) and waits for the answer. timeout_ms
+ * 0 uses iq_timeout. Returns a positive waiter id (for session_iq_cancel), or a negative errno
+ * when it could not be sent (cb never runs then). cb never runs inside this call. */
+int64_t session_send_iq(struct session *s, struct xmpp_stanza *iq, uint64_t timeout_ms,
+                        session_iq_cb *cb, void *data);
+/* The callback of that waiter will not run. Unknown ids are ignored. */
+void session_iq_cancel(struct session *s, int64_t id);
+
+/* --- sinks (event streams) --- */
+
+/* Tells a sink that the session ended; after this the attachment is gone (do not detach). */
+typedef void session_sink_closed_cb(struct session *s, const char *reason, void *data);
+
+/* Attaches a sink to the user's event log; events produced while no sink was attached are
+ * delivered first (events_log_attach). Cancels any linger countdown. */
+struct events_sink *session_attach(struct session *s, events_deliver_cb *deliver,
+                                   session_sink_closed_cb *closed, void *data);
+/* Detaches; when it was the last sink the linger countdown starts. */
+void session_detach(struct session *s, struct events_sink *sink);
+size_t session_sink_count(const struct session *s);
+
+/* --- ending --- */
+
+/* Logs out: every sink gets onDisconnect {"reason":"logout"} and is closed, unavailable
+ * presence is sent and the stream is closed; on_session_end follows. */
+void session_logout(struct session *s);
+
+#endif

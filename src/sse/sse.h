@@ -1,0 +1,41 @@
+/* sse.h: the EventSource sink (WHATWG HTML §9.2): response headers, `id:`/`event:`/`data:`
+ * framing with CRLF line ends, keep-alive comments from the shared tick, and the slow-consumer
+ * bound (a stream whose queue passes sse.max_queue is closed; the browser reconnects).
+ * Decides nothing about what an event is. Loop thread only. */
+#ifndef SPARKGATE_SSE_SSE_H
+#define SPARKGATE_SSE_SSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event;
+struct http_req;
+struct sse_hub;
+struct sse_stream;
+struct tick;
+
+/* The streams of the process share one tick subscription for heartbeats. */
+struct sse_hub *sse_hub_new(struct tick *tick, uint64_t heartbeat_ms, size_t max_queue);
+/* Closes every stream (their close callbacks run) and frees the hub. */
+void sse_hub_free(struct sse_hub *hub);
+size_t sse_hub_count(const struct sse_hub *hub);
+
+/* Runs once when the stream has ended (client gone, closed by us, or too slow); the stream is
+ * invalid after it returns. */
+typedef void sse_closed_cb(struct sse_stream *st, void *data);
+
+/* Turns req into an event stream: 200, Content-Type: text/event-stream; charset=utf-8,
+ * Cache-Control: no-store, X-Accel-Buffering: no, and Access-Control-Allow-Origin (the
+ * echoed allowed origin, else "*": the token travels in the URL, so no credentials are
+ * involved). Returns the stream (never NULL). */
+struct sse_stream *sse_stream_open(struct sse_hub *hub, struct http_req *req, sse_closed_cb *cb,
+                                   void *data);
+/* Writes one event ("id: N" when id > 0). 0, or a negative errno when the stream is gone or
+ * was closed for being too slow (the close callback follows). */
+int sse_stream_send(struct sse_stream *st, uint64_t id, const char *name, const char *json,
+                    size_t json_len);
+int sse_stream_send_event(struct sse_stream *st, const struct event *ev);
+/* Ends the stream after what is queued; the close callback follows. Idempotent. */
+void sse_stream_close(struct sse_stream *st);
+
+#endif
