@@ -1,0 +1,238 @@
+/* xmpp_int.h: declarations shared between the files of the xmpp module (and its unit tests and
+ * fuzz targets, which use the parser seam). No other module includes this. */
+#ifndef SPARKGATE_XMPP_XMPP_INT_H
+#define SPARKGATE_XMPP_XMPP_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct xmpp_stanza;
+
+/* Separator between namespace URI and local name in expat's NS mode. */
+#define XMPP__NS_SEP '\x01'
+/* Deepest element nesting accepted by the parsers (keeps recursion on trees bounded). */
+#define XMPP__MAX_DEPTH 128
+
+#define XMPP__NS_TLS     "urn:ietf:params:xml:ns:xmpp-tls"
+#define XMPP__NS_SASL    "urn:ietf:params:xml:ns:xmpp-sasl"
+#define XMPP__NS_BIND    "urn:ietf:params:xml:ns:xmpp-bind"
+#define XMPP__NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define XMPP__NS_SM      "urn:xmpp:sm:3"
+#define XMPP__NS_SERR    "urn:ietf:params:xml:ns:xmpp-streams"
+
+/* jid.c: length of the longest valid UTF-8 prefix of s[0..len). */
+size_t xmpp__utf8_valid_prefix(const char *s, size_t len);
+
+/* stanza.c: a new element from expat's NS-mode name ("uri\x01local" or "local") and attribute
+ * list; unprefixed names without a namespace get default_ns (may be NULL). */
+struct xmpp_stanza *xmpp__stanza_from_expat(const char *name, const char **attrs,
+                                            const char *default_ns);
+
+/* stanza.c: expat parsers whose user data starts with this struct get the XMPP restrictions
+ * (RFC 6120 §11.1): DOCTYPE, entity declarations, processing instructions and comments stop the
+ * parser with err = -EINVAL; an XML declaration too unless allow_xmldecl. */
+struct XML_ParserStruct;
+
+struct xmpp__xp_base {
+    struct XML_ParserStruct *xp;
+    int err;
+    const char *why;
+};
+
+void xmpp__expat_restrict(struct XML_ParserStruct *xp, bool allow_xmldecl);
+
+/* --- stream_parse.c: the streaming parser, usable without a socket (the test seam) --- */
+
+struct xmpp__parser;
+
+struct xmpp__parser_cbs {
+    /* The stream header arrived; hdr holds its attributes (borrowed). */
+    void (*on_open)(void *data, struct xmpp_stanza *hdr);
+    /* A complete depth-1 element (stanza or nonza), borrowed for the call. */
+    void (*on_element)(void *data, struct xmpp_stanza *st);
+    /* The peer's </stream:stream>. */
+    void (*on_close)(void *data);
+};
+
+/* max_stanza bounds the bytes of one depth-1 element (and of anything the parser must buffer
+ * between elements). */
+struct xmpp__parser *xmpp__parser_new(size_t max_stanza, const struct xmpp__parser_cbs *cbs,
+                                      void *data);
+void xmpp__parser_free(struct xmpp__parser *p);
+/* Feeds bytes. 0; -ECANCELED when a callback stopped the parser (the rest of the chunk was
+ * dropped); -EMSGSIZE when an element exceeded max_stanza; -EPROTO for malformed XML (details
+ * in xmpp__parser_error). After an error the parser stays failed until reset. */
+int xmpp__parser_feed(struct xmpp__parser *p, const char *data, size_t len);
+/* Callable from a callback only: stop parsing the current chunk. */
+void xmpp__parser_stop(struct xmpp__parser *p);
+/* Callable from a callback only: stop, and reset for a new stream (restart) before the feed
+ * call returns -ECANCELED; bytes after the current element are dropped. */
+void xmpp__parser_restart(struct xmpp__parser *p);
+/* Resets for a new stream (outside callbacks). */
+void xmpp__parser_reset(struct xmpp__parser *p);
+/* A short description of the last error ("" when none). */
+const char *xmpp__parser_error(const struct xmpp__parser *p);
+
+/* --- the stream (stream.c, stream_tls.c, stream_sasl.c, stream_neg.c) --- */
+
+#include <uv.h>
+
+#include "xmpp/stream.h"
+
+struct ssl_st;
+struct bio_st;
+struct Gsasl_session;
+struct tick_sub;
+struct xmpp__tickreg;
+struct xmpp__sasl_job;
+
+#define XMPP__MAX_PENDING    ((size_t)4 << 20) /* unsent output bound (xmpp_stream_send) */
+#define XMPP__DEF_TIMEOUT_MS 30000
+#define XMPP__DEF_MAX_STANZA ((size_t)256 << 10)
+#define XMPP__CLOSE_WAIT_MS  2000    /* how long xmpp_stream_close waits for the server's tag */
+#define XMPP__MAX_EARLY      32      /* stanzas held between bind and on_ready(0) */
+#define XMPP__SCRAM_MAX_ITER 1000000 /* refuse to run PBKDF2 longer than this for a server */
+
+enum xmpp__state {
+    XMPP__ST_RESOLVE,
+    XMPP__ST_CONNECT,
+    XMPP__ST_TLS_DIRECT, /* TLS handshake before any XML */
+    XMPP__ST_STREAM,     /* header sent, waiting for the server's header and features */
+    XMPP__ST_STARTTLS,   /* <starttls/> sent, waiting for <proceed/> */
+    XMPP__ST_TLS_HS,     /* TLS handshake after <proceed/> */
+    XMPP__ST_SASL,
+    XMPP__ST_BIND,
+    XMPP__ST_SESSION,
+    XMPP__ST_SM,
+    XMPP__ST_READY,
+    XMPP__ST_CLOSING, /* our </stream:stream> sent, waiting for the server's */
+    XMPP__ST_DONE,    /* terminal: no more input is processed */
+};
+
+struct xmpp_stream {
+    uv_loop_t *loop;
+    struct xmpp_stream_cbs cbs;
+    void *data;
+
+    /* options (private copies) */
+    char *host;
+    uint16_t port;
+    char *domain;
+    char *username;
+    char *password; /* wiped and freed as soon as SASL has its own copy or auth ends */
+    size_t password_len;
+    char *resource;
+    char *logjid; /* username@domain, for log lines */
+    enum xmpp_tls_mode tls_mode;
+    struct xmpp_tls *tls_ctx;
+    struct tick *tick;
+    uint64_t timeout_ms;
+    size_t max_stanza;
+    bool auth_only;
+    bool want_sm;
+
+    enum xmpp__state state;
+    uint64_t start_ms;
+
+    /* lifetime: memory goes once dead and nothing libuv-side still points at it */
+    int busy; /* nesting of our entry points on the stack */
+    bool dead;
+    bool gai_pending;
+    bool tcp_open; /* handle initialised and its close callback not yet run */
+    bool connected;
+    bool retry_connect;
+    bool work_pending;
+    bool ready_fired;
+    bool closed_fired;
+    bool header_sent;
+    bool close_sent;
+
+    /* deadline list of the tick registry */
+    struct xmpp__tickreg *reg;
+    struct xmpp_stream *dl_next;
+    struct xmpp_stream **dl_pprev;
+    uint64_t deadline_ms;
+    bool has_deferred; /* a terminal callback to deliver on the next tick */
+    int deferred_status;
+    const char *deferred_reason; /* a string literal */
+
+    uv_getaddrinfo_t gai;
+    struct addrinfo *ai;
+    struct addrinfo *ai_next;
+    int last_connect_err;
+    uv_connect_t conn;
+    uv_tcp_t tcp;
+    uv_shutdown_t shut;
+    size_t pending_bytes;
+
+    /* TLS */
+    struct ssl_st *ssl;
+    struct bio_st *rbio;
+    struct bio_st *wbio;
+    bool tls_active; /* handshake done */
+
+    struct xmpp__parser *parser;
+    bool authenticated;
+    bool f_sm;
+    bool f_session;
+
+    /* SASL */
+    struct Gsasl_session *sasl;
+    const char *mech;
+    int sasl_steps;
+    int sasl_rc;                /* last gsasl_step result */
+    struct xmpp__sasl_job *job; /* the step running on the thread pool, if any */
+
+    char *jid;
+    bool sm_enabled;
+    uint32_t sm_in;  /* inbound stanzas handled */
+    uint32_t sm_out; /* outbound stanzas sent via xmpp_stream_send */
+    uint32_t sm_acked;
+
+    struct xmpp_stanza *early[XMPP__MAX_EARLY];
+    size_t n_early;
+};
+
+/* stream.c */
+void xmpp__enter(struct xmpp_stream *s);
+/* Leaves an entry point; may release a dead stream (do not touch s afterwards). */
+void xmpp__leave(struct xmpp_stream *s);
+/* True once the stream must not process anything more. */
+bool xmpp__gone(const struct xmpp_stream *s);
+/* Terminal failure or end: tears the socket down and fires on_ready/on_closed (at once, or on
+ * the next tick when deferred). */
+void xmpp__finish(struct xmpp_stream *s, int status, const char *reason, bool deferred);
+/* Sends a stream error with the given condition, then finishes with -EPROTO. */
+void xmpp__stream_error(struct xmpp_stream *s, const char *condition);
+/* Writes plaintext XML (through TLS when active). 0 or negative errno. */
+int xmpp__write(struct xmpp_stream *s, const char *data, size_t len);
+int xmpp__writes(struct xmpp_stream *s, const char *str);
+/* Puts bytes on the socket as they are (ciphertext or plain). */
+int xmpp__write_wire(struct xmpp_stream *s, const char *data, size_t len);
+int xmpp__send_header(struct xmpp_stream *s);
+/* Plaintext from the socket (or TLS) into the parser. */
+void xmpp__input(struct xmpp_stream *s, const char *data, size_t len);
+/* Negotiation finished: on_ready(0) (or the auth_only close). */
+void xmpp__ready(struct xmpp_stream *s);
+
+/* stream_tls.c */
+int xmpp__tls_start(struct xmpp_stream *s);
+void xmpp__tls_input(struct xmpp_stream *s, const char *data, size_t len);
+int xmpp__tls_write(struct xmpp_stream *s, const char *data, size_t len);
+void xmpp__tls_close_notify(struct xmpp_stream *s);
+void xmpp__tls_free(struct xmpp_stream *s);
+
+/* stream_sasl.c */
+void xmpp__sasl_start(struct xmpp_stream *s, const struct xmpp_stanza *mechanisms);
+void xmpp__sasl_element(struct xmpp_stream *s, const struct xmpp_stanza *st);
+/* Wipes every copy of the password and frees the SASL session (unless a step is still running
+ * on the thread pool: then its done callback does it). */
+void xmpp__sasl_cleanup(struct xmpp_stream *s);
+void xmpp__sasl_global_cleanup(void);
+
+/* stream_neg.c: the parser callbacks that drive negotiation and deliver stanzas. */
+extern const struct xmpp__parser_cbs xmpp__neg_cbs;
+const char *xmpp__state_name(enum xmpp__state st);
+
+#endif
