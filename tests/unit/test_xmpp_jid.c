@@ -21,8 +21,8 @@ struct jid_case {
 };
 
 static char long_part[1100];
-static char max_local[1030];
-static char over_local[1030];
+static char max_local[1040];
+static char over_local[1040];
 
 static const struct jid_case cases[] = {
     { "example.org", 0, NULL, "example.org", NULL },
@@ -103,7 +103,7 @@ static void jid_parts_are_limited_to_1023_bytes(void **state)
     assert_int_equal(xmpp_jid_parse(&j, max_local), 0);
     xmpp_jid_cleanup(&j);
     memset(over_local, 'a', 1024);
-    memcpy(over_local + 1024, "@x.org", 6);
+    memcpy(over_local + 1024, "@x.org", 7);
     assert_int_equal(xmpp_jid_parse(&j, over_local), -EINVAL);
 
     memcpy(long_part, "a@x.org/", 8);
