@@ -108,4 +108,8 @@ size_t xmpp_stream_pending_bytes(const struct xmpp_stream *s);
 /* The negotiated SASL mechanism name (e.g. "SCRAM-SHA-1"), or NULL. */
 const char *xmpp_stream_mechanism(const struct xmpp_stream *s);
 
+/* Releases process-wide state (the libgsasl context) at exit, after every stream is freed.
+ * Optional; lets leak checkers see a clean exit. */
+void xmpp_stream_global_cleanup(void);
+
 #endif
