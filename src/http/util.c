@@ -10,7 +10,7 @@
 #include "http/http_int.h"
 
 static const char *const method_names[] = {
-    [HTTP_GET] = "GET",         [HTTP_POST] = "POST", [HTTP_PUT] = "PUT",
+    [HTTP_GET] = "GET",         [HTTP_POST] = "POST",   [HTTP_PUT] = "PUT",
     [HTTP_DELETE] = "DELETE",   [HTTP_PATCH] = "PATCH", [HTTP_HEAD] = "HEAD",
     [HTTP_OPTIONS] = "OPTIONS", [HTTP_OTHER] = "OTHER",
 };
@@ -33,9 +33,9 @@ enum http_method http__method_parse(const char *s)
 
 void http__allow_str(unsigned allow, char *out, size_t outlen)
 {
-    static const enum http_method order[] = { HTTP_GET,    HTTP_HEAD,   HTTP_POST,
-                                              HTTP_PUT,    HTTP_PATCH,  HTTP_DELETE,
-                                              HTTP_OPTIONS };
+    static const enum http_method order[] = { HTTP_GET,   HTTP_HEAD,   HTTP_POST,   HTTP_PUT,
+                                              HTTP_PATCH, HTTP_DELETE, HTTP_OPTIONS };
+
     if (allow & HTTP__BIT(HTTP_GET))
         allow |= HTTP__BIT(HTTP_HEAD);
     allow |= HTTP__BIT(HTTP_OPTIONS);
@@ -165,6 +165,7 @@ const char *http__mime_type(const char *file)
         { "webmanifest", "application/manifest+json" },
         { "map", "application/json" },
     };
+
     const char *slash = strrchr(file, '/');
     const char *dot = strrchr(slash ? slash : file, '.');
     if (dot) {

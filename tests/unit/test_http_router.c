@@ -1,9 +1,9 @@
 /* test_http_router.c: the router without sockets: matching, precedence, parameters,
  * percent-decoding, 404 vs 405, and the small helpers next to it. */
 #include <errno.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -36,20 +36,25 @@ static void router_matches_literal_params_and_rest(void **state)
 
     struct http__match m;
     unsigned allow;
-    assert_int_equal(http__router_match(&r, HTTP_GET, "/sparkweb/api/rest/roster", true, &m, &allow), 0);
+    assert_int_equal(
+        http__router_match(&r, HTTP_GET, "/sparkweb/api/rest/roster", true, &m, &allow), 0);
     assert_ptr_equal(m.route->data, &tag[0]);
     http__match_cleanup(&m);
 
-    assert_int_equal(http__router_match(&r, HTTP_PUT, "/sparkweb/api/rest/roster/a%40b.org", false, &m, &allow), 0);
+    assert_int_equal(
+        http__router_match(&r, HTTP_PUT, "/sparkweb/api/rest/roster/a%40b.org", false, &m, &allow),
+        0);
     assert_string_equal(http__match_param(&m, "jid"), "a@b.org");
     assert_null(http__match_param(&m, "nope"));
     http__match_cleanup(&m);
 
-    assert_int_equal(http__router_match(&r, HTTP_GET, "/files/a/b%20c/d.txt", false, &m, &allow), 0);
+    assert_int_equal(http__router_match(&r, HTTP_GET, "/files/a/b%20c/d.txt", false, &m, &allow),
+                     0);
     assert_string_equal(http__match_param(&m, "name"), "a/b c/d.txt");
     http__match_cleanup(&m);
 
-    assert_int_equal(http__router_match(&r, HTTP_POST, "/chat/chatstate/composing/bob@x", true, &m, &allow), 0);
+    assert_int_equal(
+        http__router_match(&r, HTTP_POST, "/chat/chatstate/composing/bob@x", true, &m, &allow), 0);
     assert_string_equal(http__match_param(&m, "state"), "composing");
     assert_string_equal(http__match_param(&m, "to"), "bob@x");
     http__match_cleanup(&m);
@@ -137,8 +142,8 @@ static void router_rejects_bad_patterns_and_duplicates(void **state)
     (void)state;
     struct http__router r;
     http__router_init(&r);
-    static const char *const bad[] = { "", "x", "/{", "/{}", "/{a*}/b", "/{a}/{a}", "/a{b}",
-                                       "/{a b}", "/{*}" };
+    static const char *const bad[] = { "",         "x",     "/{",     "/{}", "/{a*}/b",
+                                       "/{a}/{a}", "/a{b}", "/{a b}", "/{*}" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int rc = http__router_add(&r, HTTP_GET, bad[i], h, NULL);
         if (rc != -EINVAL)
