@@ -34,6 +34,7 @@ struct xmpp_stanza {
 };
 
 #define SASL2_NS     "urn:xmpp:sasl:2"
+#define XMLNS_NS     "http://www.w3.org/2000/xmlns/"
 #define REDACTED     "[redacted]"
 #define TO_STR_LIMIT ((size_t)1 << 30)
 
@@ -443,6 +444,10 @@ struct xmpp_stanza *xmpp__stanza_from_expat(const char *name, const char **attrs
                                             const char *default_ns)
 {
     const char *sep = strchr(name, XMPP__NS_SEP);
+    /* elements in the reserved xml/xmlns namespaces cannot be written back out */
+    if (sep != NULL && (strncmp(name, XMPP_NS_XML "\x01", strlen(XMPP_NS_XML) + 1) == 0 ||
+                        strncmp(name, XMLNS_NS "\x01", strlen(XMLNS_NS) + 1) == 0))
+        return NULL;
     struct xmpp_stanza *st = mem_calloc(1, sizeof(*st));
     st->refs = 1;
     if (sep != NULL) {
@@ -502,6 +507,10 @@ static void XMLCALL frag_start(void *ud, const char *name, const char **attrs)
         return;
     }
     struct xmpp_stanza *st = xmpp__stanza_from_expat(name, attrs, f->default_ns);
+    if (st == NULL) {
+        xp_fail(f, -EINVAL, "reserved namespace");
+        return;
+    }
     if (f->cur != NULL) {
         link_child(f->cur, st);
     } else {

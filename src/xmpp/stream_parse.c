@@ -86,6 +86,10 @@ static void XMLCALL on_start(void *ud, const char *name, const char **attrs)
         return;
     }
     struct xmpp_stanza *st = xmpp__stanza_from_expat(name, attrs, XMPP_NS_CLIENT);
+    if (st == NULL) {
+        pfail(p, -EPROTO, "reserved namespace");
+        return;
+    }
     if (p->level == 1)
         p->root = st;
     else

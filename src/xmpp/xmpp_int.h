@@ -25,7 +25,8 @@ struct xmpp_stanza;
 size_t xmpp__utf8_valid_prefix(const char *s, size_t len);
 
 /* stanza.c: a new element from expat's NS-mode name ("uri\x01local" or "local") and attribute
- * list; unprefixed names without a namespace get default_ns (may be NULL). */
+ * list; unprefixed names without a namespace get default_ns (may be NULL). NULL for an element
+ * in the reserved xml or xmlns namespace (the caller rejects the input). */
 struct xmpp_stanza *xmpp__stanza_from_expat(const char *name, const char **attrs,
                                             const char *default_ns);
 

@@ -172,6 +172,7 @@ static void stanza_parse_rejects_bad_input(void **state)
         { "<a>&unknown;</a>", -EINVAL },
         { "<p:a/>", -EINVAL },
         { "<a>\xff</a>", -EINVAL },
+        { "<a><xml:x/></a>", -EINVAL }, /* cannot be serialised back */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int err = 0;
