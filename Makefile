@@ -57,7 +57,7 @@ test: deps unit clang integration
 	@echo "make test: unit (gcc), clang build, ASan+UBSan unit and integration tests passed"
 
 bench: deps build
-	node bench/smoke.mjs
+	ulimit -n $$(ulimit -Hn); node bench/smoke.mjs
 
 fuzz:
 	CC=clang cmake -S . -B build-fuzz -DSG_FUZZ=ON -DSG_TESTS=OFF >/dev/null

@@ -1,5 +1,276 @@
-/* main.c: placeholder until the wiring lands. */
-int main(void)
+/* main.c: loads the settings, wires the modules together on one libuv loop, runs it, and shuts
+ * down gracefully on SIGINT/SIGTERM. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "auth/auth.h"
+#include "core/config.h"
+#include "core/mem.h"
+#include "core/tick.h"
+#include "http/http.h"
+#include "session/session.h"
+#include "sse/sse.h"
+#include "store/store.h"
+#include "xmpp/stream.h"
+
+#define LOG_MODULE "main"
+#include "core/log.h"
+
+#ifndef SG_VERSION
+#define SG_VERSION "0.1.0"
+#endif
+#ifndef SG_DEFAULT_WEB_ROOT
+#define SG_DEFAULT_WEB_ROOT "web"
+#endif
+
+#define TICK_MS 250
+
+extern char **environ;
+
+struct app {
+    uv_loop_t loop;
+    struct config *cfg;
+    struct tick *tick;
+    struct xmpp_tls *tls;
+    struct auth *auth;
+    struct session_mgr *sessions;
+    struct http_server *http;
+    struct sse_hub *sse;
+    struct api_deps deps;
+    uv_signal_t sigint, sigterm;
+    int stopping;
+};
+
+static void usage(FILE *f)
 {
+    fprintf(f, "Usage: sparkgate [--config FILE] [--help] [--version]\n\n"
+               "Sparkgate gives web pages a REST + Server-Sent Events interface to an XMPP server,\n"
+               "with one shared XMPP session per user. Settings come from the INI file and from\n"
+               "SPARKGATE_<SECTION>_<NAME> environment variables (which win).\n\n");
+    config_print_help(f);
+}
+
+static void on_sessions_freed(void *data)
+{
+    struct app *app = data;
+    tick_free(app->tick);
+    app->tick = NULL;
+    uv_close((uv_handle_t *)&app->sigint, NULL);
+    uv_close((uv_handle_t *)&app->sigterm, NULL);
+}
+
+static void on_http_freed(void *data)
+{
+    struct app *app = data;
+    app->http = NULL;
+    session_mgr_free(app->sessions, on_sessions_freed, app);
+    app->sessions = NULL;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct app *app = h->data;
+    if (app->stopping++) {
+        log_warn("shutdown_forced", "signal=%d", signum);
+        exit(1);
+    }
+    log_info("shutdown", "signal=%d sessions=%zu", signum, session_mgr_count(app->sessions));
+    sse_hub_free(app->sse);
+    app->sse = NULL;
+    http_server_free(app->http, on_http_freed, app);
+}
+
+static char *public_url(const struct config *cfg)
+{
+    const char *pu = config_str(cfg, "http.public_url");
+    size_t n = strlen(pu) + strlen(config_str(cfg, "http.listen")) + 16;
+    char *out = mem_alloc(n);
+    if (*pu)
+        snprintf(out, n, "%s", pu);
+    else
+        snprintf(out, n, "%s://%s", *config_str(cfg, "http.tls_cert") ? "https" : "http",
+                 config_str(cfg, "http.listen"));
+    return out;
+}
+
+static int app_start(struct app *app)
+{
+    struct config *cfg = app->cfg;
+    char err[512];
+    enum xmpp_tls_mode tls_mode;
+    xmpp_tls_mode_parse(config_str(cfg, "xmpp.tls"), &tls_mode);
+    if (tls_mode != XMPP_TLS_OFF) {
+        app->tls = xmpp_tls_new(config_str(cfg, "xmpp.ca_file"), config_bool(cfg, "xmpp.tls_verify"),
+                                err, sizeof(err));
+        if (app->tls == NULL) {
+            log_error("tls_failed", "msg=\"%s\"", err);
+            return -EINVAL;
+        }
+    }
+
+    const char *store = config_str(cfg, "store.path");
+    uint8_t key[AUTH_KEY_LEN];
+    int created = 0;
+    if (store_open_dir(store, err, sizeof(err)) < 0 ||
+        store_secret_load_or_create(store, "jwt", key, sizeof(key), &created, err,
+                                    sizeof(err)) < 0) {
+        log_error("store_failed", "path=%s msg=\"%s\"", store, err);
+        return -EIO;
+    }
+    if (created)
+        log_info("signing_key_created", "path=%s/jwt.key", store);
+
+    char *issuer = public_url(cfg);
+    struct auth_opts ao = { .domain = config_str(cfg, "xmpp.domain"), .issuer = issuer,
+                            .lifetime_ms = config_ms(cfg, "auth.token_lifetime") };
+    memcpy(ao.key, key, sizeof(key));
+    OPENSSL_cleanse(key, sizeof(key));
+    app->auth = auth_new(&ao);
+    OPENSSL_cleanse(ao.key, sizeof(ao.key));
+
+    const char *host = config_str(cfg, "xmpp.host");
+    struct session_mgr_opts so = {
+        .loop = &app->loop,
+        .tick = app->tick,
+        .tls = app->tls,
+        .host = *host ? host : config_str(cfg, "xmpp.domain"),
+        .port = (uint16_t)config_int(cfg, "xmpp.port"),
+        .domain = config_str(cfg, "xmpp.domain"),
+        .tls_mode = tls_mode,
+        .connect_timeout_ms = config_ms(cfg, "xmpp.connect_timeout"),
+        .max_stanza = config_size(cfg, "xmpp.max_stanza"),
+        .resource_prefix = config_str(cfg, "xmpp.resource_prefix"),
+        .linger_ms = config_ms(cfg, "session.linger"),
+        .idle_timeout_ms = config_ms(cfg, "session.idle_timeout"),
+        .iq_timeout_ms = config_ms(cfg, "session.iq_timeout"),
+        .max_sessions = (size_t)config_int(cfg, "session.max_sessions"),
+        .ring_len = 1024,
+        .events = { .meet_base = issuer },
+        .on_session_end = api_on_session_end,
+        .data = app->auth,
+    };
+    app->sessions = session_mgr_new(&so);
+
+    const char *web_root = config_str(cfg, "http.web_root");
+    struct http_server_opts ho = {
+        .loop = &app->loop,
+        .listen = config_str(cfg, "http.listen"),
+        .tls_cert = config_str(cfg, "http.tls_cert"),
+        .tls_key = config_str(cfg, "http.tls_key"),
+        .max_body = config_size(cfg, "http.max_body"),
+        .cors_origins = config_str(cfg, "http.cors_origins"),
+        .web_root = *web_root ? web_root : SG_DEFAULT_WEB_ROOT,
+    };
+    app->http = http_server_new(&ho, err, sizeof(err));
+    if (app->http == NULL) {
+        log_error("http_failed", "listen=%s msg=\"%s\"", ho.listen, err);
+        mem_free(issuer);
+        return -EADDRINUSE;
+    }
+    app->sse = sse_hub_new(app->tick, config_ms(cfg, "sse.heartbeat"),
+                           config_size(cfg, "sse.max_queue"));
+    app->deps = (struct api_deps){
+        .http = app->http,
+        .auth = app->auth,
+        .sessions = app->sessions,
+        .sse = app->sse,
+        .max_streams_per_user = (unsigned)config_int(cfg, "sse.max_streams_per_user"),
+    };
+    int rc = api_register_all(&app->deps);
+    if (rc < 0) {
+        log_error("routes_failed", "err=%s", uv_err_name(rc));
+        mem_free(issuer);
+        return rc;
+    }
+    log_info("listening", "http=%s port=%d xmpp=%s:%d domain=%s tls=%s web_root=%s version=%s",
+             ho.listen, http_server_port(app->http), so.host, so.port, so.domain,
+             config_str(cfg, "xmpp.tls"), ho.web_root, SG_VERSION);
+    mem_free(issuer);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option long_opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config_path = NULL;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:hV", long_opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("sparkgate %s\n", SG_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    struct app app;
+    memset(&app, 0, sizeof(app));
+    app.cfg = config_new();
+    char err[512];
+    if ((config_path && config_load_file(app.cfg, config_path, err, sizeof(err)) < 0) ||
+        config_load_env(app.cfg, environ, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sparkgate: configuration error: %s\n", err);
+        config_free(app.cfg);
+        return 2;
+    }
+    enum log_level lvl = LOG_LEVEL_INFO;
+    log_level_parse(config_str(app.cfg, "log.level"), &lvl);
+    log_set_level(lvl);
+    config_log(app.cfg);
+
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&app.loop);
+    app.tick = tick_new(&app.loop, TICK_MS);
+    uv_signal_init(&app.loop, &app.sigint);
+    uv_signal_init(&app.loop, &app.sigterm);
+    app.sigint.data = app.sigterm.data = &app;
+    uv_signal_start(&app.sigint, on_signal, SIGINT);
+    uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+
+    int rc = app_start(&app);
+    if (rc < 0) {
+        /* unwind what exists, then let the loop close the handles */
+        if (app.sse)
+            sse_hub_free(app.sse);
+        if (app.http)
+            http_server_free(app.http, on_http_freed, &app);
+        else if (app.sessions)
+            session_mgr_free(app.sessions, on_sessions_freed, &app);
+        else
+            on_sessions_freed(&app);
+    }
+    uv_run(&app.loop, UV_RUN_DEFAULT);
+    int crc = uv_loop_close(&app.loop);
+    if (crc != 0)
+        log_warn("loop_not_closed", "err=%s", uv_err_name(crc));
+    auth_free(app.auth);
+    xmpp_tls_free(app.tls);
+    config_free(app.cfg);
+    log_info("stopped", "status=%d", rc < 0 ? 1 : 0);
+    return rc < 0 ? 1 : 0;
 }
