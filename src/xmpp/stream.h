@@ -48,9 +48,10 @@ struct xmpp_stream_opts {
     const char *resource; /* requested resource; the server may assign another */
     enum xmpp_tls_mode tls;
     struct xmpp_tls *tls_ctx; /* required unless tls == XMPP_TLS_OFF */
-    struct tick *tick;        /* the shared tick, for the connect deadline */
-    uint64_t connect_timeout_ms; /* from start until bound (or authenticated, auth_only) */
-    size_t max_stanza;        /* a larger inbound stanza is a stream error (policy-violation) */
+    struct tick *tick;        /* the shared tick, for the connect deadline (required) */
+    uint64_t connect_timeout_ms; /* from start until bound (or authenticated, auth_only); 0: 30 s */
+    size_t max_stanza;        /* a larger inbound stanza is a stream error (policy-violation);
+                                 0: 256 KiB */
     bool auth_only;           /* stop after SASL success: verifies a password, binds nothing */
     bool sm;                  /* enable XEP-0198 when offered */
 };
@@ -93,7 +94,8 @@ int xmpp_stream_send(struct xmpp_stream *s, const struct xmpp_stanza *st);
 int xmpp_stream_send_raw(struct xmpp_stream *s, const char *xml, size_t len);
 
 /* Ends the stream politely: sends </stream:stream>, waits briefly for the server's, then closes
- * the socket; on_closed(0) follows. Idempotent. */
+ * the socket; on_closed(0) follows. Idempotent. Before on_ready, it aborts the attempt instead:
+ * on_ready(-ECANCELED) follows on the next tick. */
 void xmpp_stream_close(struct xmpp_stream *s);
 /* Releases the stream at any time (closing the socket without ceremony if still open). No
  * callback fires after this call. */
