@@ -270,6 +270,7 @@ int main(int argc, char **argv)
         log_warn("loop_not_closed", "err=%s", uv_err_name(crc));
     auth_free(app.auth);
     xmpp_tls_free(app.tls);
+    xmpp_stream_global_cleanup();
     config_free(app.cfg);
     log_info("stopped", "status=%d", rc < 0 ? 1 : 0);
     return rc < 0 ? 1 : 0;
