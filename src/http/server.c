@@ -22,6 +22,10 @@
 
 /* How often held HTTP/1.1 sockets are checked for a peer hang-up. */
 #define HTTP__SCAN_MS 1000
+/* Request header bytes per request (URL with ?token= plus Authorization and cookies). */
+#define HTTP__HEADER_BYTES 8192
+/* Requests whose headers may be held at once (each pending REST call holds one). */
+#define HTTP__HEADER_POOL 1024
 
 /* ---- dispatch ---------------------------------------------------------------------------- */
 
@@ -359,7 +363,9 @@ static void lws_log_emit(int level, const char *line)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;
-    if (level & LLL_ERR)
+    /* lws 4.1.6 complains about timeouts on h2 streams made immortal by lws_http_mark_sse();
+     * harmless, and one line per request would flood the log. */
+    if ((level & LLL_ERR) && !strstr(line, "on immortal stream"))
         log_warn("lws", "level=err msg=\"%.*s\"", (int)n, line);
     else
         log_debug("lws", "level=warn msg=\"%.*s\"", (int)n, line);
@@ -445,7 +451,11 @@ struct http_server *http_server_new(const struct http_server_opts *opts, char *e
     ci.user = srv;
     ci.pcontext = &srv->ctx;
     ci.port = CONTEXT_PORT_NO_LISTEN;
-    ci.max_http_header_data = 8192;
+    /* Header tables are pooled and never shrink: cap the pool so a burst of connections (10k
+     * EventSources reconnecting) cannot pin 10k x 8 KB. Streams give theirs back at once;
+     * connections beyond the cap wait for a free table. */
+    ci.max_http_header_data = HTTP__HEADER_BYTES;
+    ci.max_http_header_pool = HTTP__HEADER_POOL;
     srv->ctx = lws_create_context(&ci);
     if (!srv->ctx) {
         snprintf(err, errlen, "lws_create_context failed (is libwebsockets-evlib-uv installed?)");
