@@ -37,6 +37,25 @@ int xmpp_tls_mode_parse(const char *s, enum xmpp_tls_mode *out);
 struct xmpp_tls *xmpp_tls_new(const char *ca_file, bool verify, char *err, size_t errlen);
 void xmpp_tls_free(struct xmpp_tls *tls);
 
+/* A SCRAM credential that stands in for the password (RFC 5802): SaltedPassword with the salt
+ * and iteration count the server sent. Captured at a password login; a later login with it
+ * succeeds without the password as long as the server keeps the same salt and count (hashed
+ * storage, e.g. Prosody's internal_hashed). Secret: wipe it after use. */
+struct xmpp_scram_cred {
+    char mech[32];    /* "SCRAM-SHA-1" or "SCRAM-SHA-256" (never -PLUS) */
+    char salt[256];   /* base64, exactly as the server sent it */
+    uint32_t iterations;
+    uint8_t salted_password[64];
+    size_t salted_len; /* 20 for SHA-1, 32 for SHA-256 */
+};
+
+/* A FAST token (XEP-0484) granted by a server that offers SASL2 (XEP-0388) with FAST. */
+struct xmpp_fast_token {
+    char mech[32];     /* e.g. "HT-SHA-256-NONE" */
+    char token[512];
+    int64_t expiry;    /* epoch seconds, 0 unknown */
+};
+
 struct xmpp_stream_opts {
     const char *host;   /* where to connect: name or address */
     uint16_t port;
@@ -45,6 +64,18 @@ struct xmpp_stream_opts {
     /* Borrowed for the duration of xmpp_stream_open only: the stream keeps a private copy that
      * it wipes (OPENSSL_cleanse) as soon as authentication ends. */
     const char *password;
+    /* Instead of a password (used only when password == NULL; at most one of them):
+     * scram: only its mechanism is offered; if the server's salt or iteration count differ
+     *   from the stored ones the attempt fails with -ESTALE (the credential is out of date).
+     * fast: log in with the FAST token over SASL2; -EACCES when the server refuses it.
+     * Both borrowed for the duration of xmpp_stream_open only (copied and wiped later). */
+    const struct xmpp_scram_cred *scram;
+    const struct xmpp_fast_token *fast;
+    /* With a password (or FAST token): when the server offers SASL2 with FAST, authenticate
+     * over SASL2 and request a (new) FAST token; read it with xmpp_stream_fast_token. */
+    bool request_fast;
+    /* SASL2 user-agent id (a UUID, stable per user and gateway: FAST tokens are bound to it). */
+    const char *user_agent_id;
     const char *resource; /* requested resource; the server may assign another */
     enum xmpp_tls_mode tls;
     struct xmpp_tls *tls_ctx; /* required unless tls == XMPP_TLS_OFF */
@@ -61,6 +92,7 @@ struct xmpp_stream_opts {
  * on_ready fires exactly once (never inside xmpp_stream_open): status 0 when the stream is bound
  * (or, auth_only, authenticated); otherwise a negative errno:
  *   -EACCES     SASL failure (wrong credentials; not-authorized / account-disabled)
+ *   -ESTALE     a stored SCRAM credential no longer matches the server's salt/iterations
  *   -ETIMEDOUT  the connect deadline passed
  *   -EPROTO     protocol or TLS failure (bad certificate, no common mechanism, required TLS
  *               not offered, malformed XML), with details in the log
@@ -109,6 +141,26 @@ bool xmpp_stream_sm_enabled(const struct xmpp_stream *s);
 size_t xmpp_stream_pending_bytes(const struct xmpp_stream *s);
 /* The negotiated SASL mechanism name (e.g. "SCRAM-SHA-1"), or NULL. */
 const char *xmpp_stream_mechanism(const struct xmpp_stream *s);
+
+/* After on_ready(0) of a password login by SCRAM: the SCRAM credential (see struct above).
+ * 0, or -ENOENT when no password-based SCRAM exchange happened. */
+int xmpp_stream_scram_cred(const struct xmpp_stream *s, struct xmpp_scram_cred *out);
+/* After on_ready(0): the FAST token the server granted in this login (new or rotated).
+ * 0, or -ENOENT when none was granted. */
+int xmpp_stream_fast_token(const struct xmpp_stream *s, struct xmpp_fast_token *out);
+
+/* XEP-0077 in-band registration of opts->username with opts->password on a fresh,
+ * unauthenticated stream (connect, TLS as in opts, no SASL), then the stream closes.
+ * cb fires exactly once, never inside the call: 0 created; -EEXIST the user exists
+ * (conflict); -EPERM registration is not offered or the server said not-allowed /
+ * forbidden; -EINVAL the server refused the data (not-acceptable, bad-request); other codes
+ * as on_ready. -EINVAL from the call itself for bad options. */
+struct xmpp_register;
+typedef void xmpp_register_cb(int status, void *data);
+int xmpp_register(uv_loop_t *loop, const struct xmpp_stream_opts *opts, xmpp_register_cb *cb,
+                  void *data, struct xmpp_register **out);
+/* Abandons a registration in progress; cb does not fire afterwards. */
+void xmpp_register_cancel(struct xmpp_register *r);
 
 /* Releases process-wide state (the libgsasl context) at exit, after every stream is freed.
  * Optional; lets leak checkers see a clean exit. */
