@@ -2,13 +2,16 @@
 #include "auth/auth.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "core/b64.h"
 #include "core/map.h"
@@ -18,9 +21,9 @@
 #define LOG_MODULE "auth"
 #include "core/log.h"
 
-#define JWT_MAX_LEN   8192
-#define JWT_SKEW_S    60
-#define PRUNE_EVERY   256
+#define JWT_MAX_LEN 8192
+#define JWT_SKEW_S  60
+#define PRUNE_EVERY 256
 
 const char *jwt_status_str(enum jwt_status s)
 {
@@ -45,8 +48,7 @@ const char *jwt_status_str(enum jwt_status s)
     return "unknown";
 }
 
-static void hs256(const uint8_t key[AUTH_KEY_LEN], const char *data, size_t len,
-                  uint8_t mac[32])
+static void hs256(const uint8_t key[AUTH_KEY_LEN], const char *data, size_t len, uint8_t mac[32])
 {
     unsigned int maclen = 32;
     HMAC(EVP_sha256(), key, AUTH_KEY_LEN, (const unsigned char *)data, len, mac, &maclen);
@@ -99,8 +101,8 @@ static json_t *decode_part(const char *s, size_t len)
     return j;
 }
 
-enum jwt_status auth_jwt_verify(const uint8_t key[AUTH_KEY_LEN], const char *token,
-                                const char *aud, int64_t now_s, json_t **claims_out)
+enum jwt_status auth_jwt_verify(const uint8_t key[AUTH_KEY_LEN], const char *token, const char *aud,
+                                int64_t now_s, json_t **claims_out)
 {
     size_t len = strnlen(token, JWT_MAX_LEN + 1);
     if (len > JWT_MAX_LEN)
@@ -165,15 +167,29 @@ enum jwt_status auth_jwt_verify(const uint8_t key[AUTH_KEY_LEN], const char *tok
 
 struct token_entry {
     int64_t exp;
+    int kind;
+    bool used;
+    char family[AUTH_FAMILY_LEN];
     char user[];
+};
+
+struct pw_entry {
+    uint64_t expires_ms;
+    uint8_t salt[16];
+    uint8_t hash[32];
 };
 
 struct auth {
     uint8_t key[AUTH_KEY_LEN];
+    uint8_t pw_key[32]; /* keys the password cache's hashes; never leaves the process */
     char *domain;
     char *issuer;
     uint64_t lifetime_ms;
-    struct map *tokens; /* jti -> struct token_entry */
+    uint64_t refresh_lifetime_ms;
+    struct auth_journal journal;
+    struct map *tokens;  /* jti -> struct token_entry (access) */
+    struct map *refresh; /* hex SHA-256 -> struct token_entry (refresh) */
+    struct map *pwcache; /* user -> struct pw_entry */
     unsigned issued;
 };
 
@@ -181,10 +197,17 @@ struct auth *auth_new(const struct auth_opts *opts)
 {
     struct auth *a = mem_calloc(1, sizeof(*a));
     memcpy(a->key, opts->key, AUTH_KEY_LEN);
+    rnd_bytes(a->pw_key, sizeof(a->pw_key));
     a->domain = mem_strdup(opts->domain);
     a->issuer = mem_strdup(opts->issuer);
     a->lifetime_ms = opts->lifetime_ms;
+    a->refresh_lifetime_ms =
+        opts->refresh_lifetime_ms ? opts->refresh_lifetime_ms : 30ULL * 86400 * 1000;
+    if (opts->journal != NULL)
+        a->journal = *opts->journal;
     a->tokens = map_new();
+    a->refresh = map_new();
+    a->pwcache = map_new();
     return a;
 }
 
@@ -196,13 +219,27 @@ static int free_entry(const char *key, void *value, void *data)
     return 1;
 }
 
+static int free_pw(const char *key, void *value, void *data)
+{
+    (void)key;
+    (void)data;
+    OPENSSL_cleanse(value, sizeof(struct pw_entry));
+    mem_free(value);
+    return 1;
+}
+
 void auth_free(struct auth *a)
 {
     if (a == NULL)
         return;
     OPENSSL_cleanse(a->key, sizeof(a->key));
+    OPENSSL_cleanse(a->pw_key, sizeof(a->pw_key));
     map_walk(a->tokens, free_entry, NULL);
     map_free(a->tokens);
+    map_walk(a->refresh, free_entry, NULL);
+    map_free(a->refresh);
+    map_walk(a->pwcache, free_pw, NULL);
+    map_free(a->pwcache);
     mem_free(a->domain);
     mem_free(a->issuer);
     mem_free(a);
@@ -212,17 +249,61 @@ static int prune_expired(const char *key, void *value, void *data)
 {
     (void)key;
     struct token_entry *e = value;
-    if (e->exp > *(int64_t *)data)
+    int64_t *now = data;
+    if (e->exp > now[0])
         return 0;
     mem_free(e);
+    now[1]++;
     return 1;
 }
 
-char *auth_token_issue(struct auth *a, const char *username)
+size_t auth_token_prune(struct auth *a, int64_t now_s)
+{
+    int64_t ctx[2] = { now_s, 0 };
+    map_walk(a->tokens, prune_expired, ctx);
+    map_walk(a->refresh, prune_expired, ctx);
+    return (size_t)ctx[1];
+}
+
+static struct token_entry *entry_new(const char *user, const char *family, int kind, int64_t exp)
+{
+    size_t ul = strlen(user);
+    struct token_entry *e = mem_calloc(1, sizeof(*e) + ul + 1);
+    e->exp = exp;
+    e->kind = kind;
+    snprintf(e->family, sizeof(e->family), "%s", family ? family : "");
+    memcpy(e->user, user, ul + 1);
+    return e;
+}
+
+static void journal_put(struct auth *a, const char *id, const struct token_entry *e)
+{
+    if (a->journal.put == NULL)
+        return;
+    struct auth_token_rec r = { .id = id,
+                                .user = e->user,
+                                .family = e->family,
+                                .kind = e->kind,
+                                .exp = e->exp,
+                                .used = e->used };
+    a->journal.put(&r, a->journal.data);
+}
+
+void auth_token_restore(struct auth *a, const struct auth_token_rec *r)
+{
+    if (r->exp <= (int64_t)time(NULL) || r->id == NULL || r->user == NULL)
+        return;
+    struct map *m = r->kind == AUTH_TOKEN_REFRESH ? a->refresh : a->tokens;
+    struct token_entry *e = entry_new(r->user, r->family, r->kind, r->exp);
+    e->used = r->used;
+    mem_free(map_put(m, r->id, e));
+}
+
+static char *issue_access(struct auth *a, const char *username, const char *family)
 {
     int64_t now = (int64_t)time(NULL);
     if (++a->issued % PRUNE_EVERY == 0)
-        map_walk(a->tokens, prune_expired, &now);
+        auth_token_prune(a, now);
     char jti[33];
     rnd_hex(jti, 16);
     int64_t exp = now + (int64_t)(a->lifetime_ms / 1000);
@@ -231,13 +312,132 @@ char *auth_token_issue(struct auth *a, const char *username)
                                (json_int_t)exp, "iss", a->issuer, "jti", jti);
     char *tok = auth_jwt_sign(a->key, claims);
     json_decref(claims);
-    size_t ul = strlen(username);
-    struct token_entry *e = mem_alloc(sizeof(*e) + ul + 1);
-    e->exp = exp;
-    memcpy(e->user, username, ul + 1);
+    struct token_entry *e = entry_new(username, family, AUTH_TOKEN_ACCESS, exp);
     map_put(a->tokens, jti, e);
+    journal_put(a, jti, e);
     log_debug("token_issued", "user=%s jti=%.8s", username, jti);
     return tok;
+}
+
+char *auth_token_issue(struct auth *a, const char *username)
+{
+    return issue_access(a, username, "");
+}
+
+/* Hex SHA-256 of a refresh token: the only form in which it is kept. */
+static void refresh_id(const char *token, char out[65])
+{
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(token, strlen(token), md, &mdlen, EVP_sha256(), NULL);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+void auth_token_issue_pair(struct auth *a, const char *username, const char *family, char **access,
+                           char **refresh)
+{
+    char fam[AUTH_FAMILY_LEN];
+    if (family == NULL || family[0] == '\0')
+        rnd_hex(fam, 16);
+    else
+        snprintf(fam, sizeof(fam), "%s", family);
+    *access = issue_access(a, username, fam);
+
+    uint8_t raw[32];
+    rnd_bytes(raw, sizeof(raw));
+    char *b = b64_encode(raw, sizeof(raw), B64_URL, NULL);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    size_t len = strlen(b) + 5;
+    *refresh = mem_alloc(len);
+    snprintf(*refresh, len, "sgr_%s", b);
+    OPENSSL_cleanse(b, strlen(b));
+    mem_free(b);
+
+    char id[65];
+    refresh_id(*refresh, id);
+    int64_t exp = (int64_t)time(NULL) + (int64_t)(a->refresh_lifetime_ms / 1000);
+    struct token_entry *e = entry_new(username, fam, AUTH_TOKEN_REFRESH, exp);
+    map_put(a->refresh, id, e);
+    journal_put(a, id, e);
+}
+
+struct family_ctx {
+    const char *family;
+    size_t n;
+};
+
+static int drop_family(const char *key, void *value, void *data)
+{
+    (void)key;
+    struct family_ctx *ctx = data;
+    struct token_entry *e = value;
+    if (ctx->family[0] == '\0' || strcmp(e->family, ctx->family) != 0)
+        return 0;
+    mem_free(e);
+    ctx->n++;
+    return 1;
+}
+
+static size_t revoke_family(struct auth *a, const char *family)
+{
+    struct family_ctx ctx = { family, 0 };
+    map_walk(a->tokens, drop_family, &ctx);
+    map_walk(a->refresh, drop_family, &ctx);
+    if (a->journal.del_family != NULL)
+        a->journal.del_family(family, a->journal.data);
+    return ctx.n;
+}
+
+int auth_refresh_use(struct auth *a, const char *refresh, char *user, size_t userlen,
+                     char family[AUTH_FAMILY_LEN])
+{
+    if (refresh == NULL || strncmp(refresh, "sgr_", 4) != 0 || strlen(refresh) > 256)
+        return -ENOENT;
+    char id[65];
+    refresh_id(refresh, id);
+    struct token_entry *e = map_get(a->refresh, id);
+    if (e == NULL || e->exp <= (int64_t)time(NULL))
+        return -ENOENT;
+    if (e->used) {
+        char fam[AUTH_FAMILY_LEN];
+        snprintf(fam, sizeof(fam), "%s", e->family);
+        size_t n = revoke_family(a, fam);
+        log_warn("refresh_reuse", "user=%s family=%.8s revoked=%zu", e->user, fam, n);
+        return -EALREADY;
+    }
+    if (strlen(e->user) >= userlen)
+        return -ENOENT;
+    e->used = true;
+    memcpy(user, e->user, strlen(e->user) + 1);
+    snprintf(family, AUTH_FAMILY_LEN, "%s", e->family);
+    if (a->journal.mark_used != NULL)
+        a->journal.mark_used(id, a->journal.data);
+    return 0;
+}
+
+int auth_refresh_revoke(struct auth *a, const char *refresh)
+{
+    if (refresh == NULL || strncmp(refresh, "sgr_", 4) != 0 || strlen(refresh) > 256)
+        return -ENOENT;
+    char id[65];
+    refresh_id(refresh, id);
+    struct token_entry *e = map_get(a->refresh, id);
+    if (e == NULL)
+        return -ENOENT;
+    char fam[AUTH_FAMILY_LEN];
+    snprintf(fam, sizeof(fam), "%s", e->family);
+    revoke_family(a, fam);
+    return 0;
+}
+
+int64_t auth_token_lifetime_s(const struct auth *a)
+{
+    return (int64_t)(a->lifetime_ms / 1000);
 }
 
 /* Verifies and returns the claims (new reference) or a failure status. */
@@ -255,7 +455,7 @@ enum jwt_status auth_token_check(struct auth *a, const char *token, char *user, 
     const char *jti = json_string_value(json_object_get(claims, "jti"));
     const char *sub = json_string_value(json_object_get(claims, "sub"));
     struct token_entry *e = jti ? map_get(a->tokens, jti) : NULL;
-    if (e == NULL || strcmp(e->user, sub) != 0)
+    if (e == NULL || sub == NULL || strcmp(e->user, sub) != 0)
         st = JWT_REVOKED;
     else if (strlen(sub) >= userlen)
         st = JWT_MALFORMED;
@@ -268,10 +468,12 @@ enum jwt_status auth_token_check(struct auth *a, const char *token, char *user, 
 int auth_token_revoke(struct auth *a, const char *token)
 {
     json_t *claims = NULL;
-    if (token_claims(a, token, &claims) != JWT_OK)
+    if (token == NULL || token_claims(a, token, &claims) != JWT_OK)
         return -ENOENT;
     const char *jti = json_string_value(json_object_get(claims, "jti"));
     struct token_entry *e = jti ? map_remove(a->tokens, jti) : NULL;
+    if (e != NULL && a->journal.del != NULL)
+        a->journal.del(jti, a->journal.data);
     json_decref(claims);
     if (e == NULL)
         return -ENOENT;
@@ -300,12 +502,104 @@ size_t auth_token_revoke_user(struct auth *a, const char *username)
 {
     struct revoke_ctx ctx = { username, 0 };
     map_walk(a->tokens, revoke_user_entry, &ctx);
+    map_walk(a->refresh, revoke_user_entry, &ctx);
+    if (a->journal.del_user != NULL)
+        a->journal.del_user(username, a->journal.data);
     return ctx.n;
 }
 
 size_t auth_token_count(const struct auth *a)
 {
     return map_count(a->tokens);
+}
+
+int auth_basic_parse(const char *value, char *user, size_t userlen, char *password, size_t passlen)
+{
+    if (value == NULL)
+        return -EINVAL;
+    while (*value == ' ')
+        value++;
+    if (strncasecmp(value, "Basic ", 6) == 0)
+        value += 6;
+    while (*value == ' ')
+        value++;
+    size_t vl = strlen(value);
+    if (vl == 0 || vl > 4096 || strchr(value, '.') != NULL) /* a JWT has dots */
+        return -EINVAL;
+    size_t dl = 0;
+    uint8_t *dec = NULL;
+    if (b64_decode(value, vl, B64_STD, &dec, &dl) != 0 || dec == NULL)
+        return -EINVAL;
+    int rc = -EINVAL;
+    uint8_t *colon = memchr(dec, ':', dl);
+    if (colon != NULL && memchr(dec, '\0', dl) == NULL) {
+        size_t ul = (size_t)(colon - dec), pl = dl - ul - 1;
+        if (ul > 0 && ul < userlen && pl > 0 && pl < passlen) {
+            memcpy(user, dec, ul);
+            user[ul] = '\0';
+            memcpy(password, colon + 1, pl);
+            password[pl] = '\0';
+            rc = 0;
+        }
+    }
+    OPENSSL_cleanse(dec, dl);
+    mem_free(dec);
+    return rc;
+}
+
+static void pw_hash(const struct auth *a, const uint8_t salt[16], const char *user,
+                    const char *password, uint8_t out[32])
+{
+    /* HMAC-SHA-256 keyed by a per-process secret over salt || user || NUL || password. */
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
+    OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0),
+                            OSSL_PARAM_construct_end() };
+    size_t outl = 0;
+    EVP_MAC_init(ctx, a->pw_key, sizeof(a->pw_key), params);
+    EVP_MAC_update(ctx, salt, 16);
+    EVP_MAC_update(ctx, (const uint8_t *)user, strlen(user) + 1);
+    EVP_MAC_update(ctx, (const uint8_t *)password, strlen(password));
+    EVP_MAC_final(ctx, out, &outl, 32);
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+}
+
+bool auth_pwcache_check(struct auth *a, const char *user, const char *password, uint64_t now_ms)
+{
+    struct pw_entry *e = map_get(a->pwcache, user);
+    if (e == NULL)
+        return false;
+    if (e->expires_ms <= now_ms) {
+        auth_pwcache_forget(a, user);
+        return false;
+    }
+    uint8_t h[32];
+    pw_hash(a, e->salt, user, password, h);
+    bool ok = CRYPTO_memcmp(h, e->hash, 32) == 0;
+    OPENSSL_cleanse(h, sizeof(h));
+    return ok;
+}
+
+void auth_pwcache_put(struct auth *a, const char *user, const char *password, uint64_t now_ms,
+                      uint64_t ttl_ms)
+{
+    if (ttl_ms == 0)
+        return;
+    struct pw_entry *e = mem_calloc(1, sizeof(*e));
+    e->expires_ms = now_ms + ttl_ms;
+    rnd_bytes(e->salt, sizeof(e->salt));
+    pw_hash(a, e->salt, user, password, e->hash);
+    struct pw_entry *old = map_put(a->pwcache, user, e);
+    if (old != NULL)
+        free_pw(NULL, old, NULL);
+}
+
+void auth_pwcache_forget(struct auth *a, const char *user)
+{
+    struct pw_entry *e = map_remove(a->pwcache, user);
+    if (e != NULL)
+        free_pw(NULL, e, NULL);
 }
 
 const char *auth_token_from_header(const char *value)

@@ -19,13 +19,13 @@
 
 enum jwt_status {
     JWT_OK = 0,
-    JWT_MALFORMED,  /* not three base64url parts, bad JSON, missing claims */
-    JWT_BAD_ALG,    /* header alg is not HS256 (including "none") */
-    JWT_BAD_SIG,    /* signature does not verify */
-    JWT_EXPIRED,    /* now >= exp */
-    JWT_NOT_YET,    /* iat/nbf in the future beyond the allowed skew */
-    JWT_WRONG_AUD,  /* aud is not our domain */
-    JWT_REVOKED,    /* not (or no longer) in the token table */
+    JWT_MALFORMED, /* not three base64url parts, bad JSON, missing claims */
+    JWT_BAD_ALG,   /* header alg is not HS256 (including "none") */
+    JWT_BAD_SIG,   /* signature does not verify */
+    JWT_EXPIRED,   /* now >= exp */
+    JWT_NOT_YET,   /* iat/nbf in the future beyond the allowed skew */
+    JWT_WRONG_AUD, /* aud is not our domain */
+    JWT_REVOKED,   /* not (or no longer) in the token table */
 };
 
 const char *jwt_status_str(enum jwt_status s);
@@ -35,16 +35,45 @@ const char *jwt_status_str(enum jwt_status s);
 char *auth_jwt_sign(const uint8_t key[AUTH_KEY_LEN], json_t *claims);
 /* Verifies signature, alg, exp and iat (60 s skew) and aud (when aud != NULL). On JWT_OK
  * *claims_out (optional) gets a new reference to the claims object. */
-enum jwt_status auth_jwt_verify(const uint8_t key[AUTH_KEY_LEN], const char *token,
-                                const char *aud, int64_t now_s, json_t **claims_out);
+enum jwt_status auth_jwt_verify(const uint8_t key[AUTH_KEY_LEN], const char *token, const char *aud,
+                                int64_t now_s, json_t **claims_out);
 
 struct auth;
 
+/* The token table is kept in memory and written through to persistent storage by a journal the
+ * caller supplies (main wires it to store/), so issued tokens and revocations survive a
+ * restart. Records: access tokens by jti, refresh tokens by the hex SHA-256 of the token (the
+ * token itself is never kept). */
+enum auth_token_kind {
+    AUTH_TOKEN_ACCESS = 1,
+    AUTH_TOKEN_REFRESH = 2
+};
+
+struct auth_token_rec {
+    const char *id; /* jti, or hex SHA-256 of a refresh token */
+    const char *user;
+    const char *family; /* refresh family ("" for a plain login without refresh) */
+    int kind;           /* enum auth_token_kind */
+    int64_t exp;        /* epoch seconds */
+    bool used;          /* refresh token already rotated */
+};
+
+struct auth_journal {
+    void (*put)(const struct auth_token_rec *r, void *data);
+    void (*mark_used)(const char *id, void *data);
+    void (*del)(const char *id, void *data);
+    void (*del_user)(const char *user, void *data);
+    void (*del_family)(const char *family, void *data);
+    void *data;
+};
+
 struct auth_opts {
-    uint8_t key[AUTH_KEY_LEN]; /* HS256 signing key (copied; wiped on auth_free) */
-    const char *domain;     /* aud claim */
-    const char *issuer;     /* iss claim (public base URL) */
-    uint64_t lifetime_ms;   /* exp - iat */
+    uint8_t key[AUTH_KEY_LEN];          /* HS256 signing key (copied; wiped on auth_free) */
+    const char *domain;                 /* aud claim */
+    const char *issuer;                 /* iss claim (public base URL) */
+    uint64_t lifetime_ms;               /* exp - iat */
+    uint64_t refresh_lifetime_ms;       /* refresh tokens; 0: 30 days */
+    const struct auth_journal *journal; /* optional; copied */
 };
 
 /* A token table with the given settings (strings copied). Never fails. */
@@ -58,10 +87,50 @@ char *auth_token_issue(struct auth *a, const char *username);
 enum jwt_status auth_token_check(struct auth *a, const char *token, char *user, size_t userlen);
 /* Removes one token from the table (logout). 0, or -ENOENT when it was not there. */
 int auth_token_revoke(struct auth *a, const char *token);
-/* Removes every token of username; returns how many. */
+/* Removes every token of username, access and refresh; returns how many. */
 size_t auth_token_revoke_user(struct auth *a, const char *username);
 /* Number of live tokens in the table (for tests and metrics). */
 size_t auth_token_count(const struct auth *a);
+
+/* Puts a record loaded from storage back in the table (start-up; no journal call). Expired
+ * records are ignored. */
+void auth_token_restore(struct auth *a, const struct auth_token_rec *r);
+
+/* Issues an access token and a refresh token of family (NULL or "": a new family) for username.
+ * Both strings are for the caller to free. The refresh token is opaque ("sgr_" + 43 base64url
+ * characters); only its hash is kept. */
+void auth_token_issue_pair(struct auth *a, const char *username, const char *family, char **access,
+                           char **refresh);
+/* Spends a refresh token (rotation): on 0 the token is marked used and user and family (sizes
+ * userlen, AUTH_FAMILY_LEN) name whom to issue the next pair for. -ENOENT unknown or expired;
+ * -EALREADY the token had been used before: a stolen token is being replayed, so the whole
+ * family (its refresh and access tokens) is revoked. */
+#define AUTH_FAMILY_LEN 33
+int auth_refresh_use(struct auth *a, const char *refresh, char *user, size_t userlen,
+                     char family[AUTH_FAMILY_LEN]);
+/* Revokes a refresh token's family without spending it (logout with a refresh token). */
+int auth_refresh_revoke(struct auth *a, const char *refresh);
+/* Drops expired entries now (run now and then). Returns how many. */
+size_t auth_token_prune(struct auth *a, int64_t now_s);
+
+/* Seconds a newly issued access token lives (for expires_in). */
+int64_t auth_token_lifetime_s(const struct auth *a);
+
+/* Basic credentials (contract §2.1): "Basic <b64>" ("basic" too, or no prefix at all).
+ * Decodes base64(user:password) into user and password (NUL-terminated, sizes given; the
+ * password buffer is the caller's to wipe). 0, or -EINVAL when value is not Basic credentials
+ * (e.g. a JWT) or does not fit. */
+int auth_basic_parse(const char *value, char *user, size_t userlen, char *password, size_t passlen);
+
+/* A short-lived cache of passwords verified by the XMPP server, kept as salted SHA-256 with a
+ * per-process key, so Basic requests need not ask the server every time. */
+/* true when password matches what was verified for user within ttl_ms. */
+bool auth_pwcache_check(struct auth *a, const char *user, const char *password, uint64_t now_ms);
+/* Remembers a verified password until now_ms + ttl_ms (ttl 0: do nothing). */
+void auth_pwcache_put(struct auth *a, const char *user, const char *password, uint64_t now_ms,
+                      uint64_t ttl_ms);
+/* Forgets user's entry (failed verification, logout). */
+void auth_pwcache_forget(struct auth *a, const char *user);
 
 /* Extracts the token from an Authorization header value: the raw token, or "Bearer <t>"
  * (case-insensitive). Values "", "undefined", "null", "none", "unknown" count as absent.

@@ -68,8 +68,41 @@ static const struct config_key keys[] = {
       "Deadline for the XMPP server to answer a request made on a user's behalf." },
     { "session.max_sessions", CONFIG_INT, "100000", 1, 10000000, NULL,
       "Most concurrent user sessions; logins beyond it get 503." },
-    { "auth.token_lifetime", CONFIG_DURATION, "1d", 60 * SEC, 30 * DAY, NULL,
+    { "http.trusted_proxies", CONFIG_STR, "", 0, 0, NULL,
+      "Comma-separated addresses or CIDR blocks of reverse proxies whose X-Forwarded-For is "
+      "believed (client address for rate limits); empty: the socket peer is the client." },
+    { "auth.token_lifetime", CONFIG_DURATION, "1h", 60 * SEC, 30 * DAY, NULL,
       "Lifetime of issued access tokens (exp - iat)." },
+    { "auth.refresh_lifetime", CONFIG_DURATION, "30d", 60 * SEC, 365 * DAY, NULL,
+      "Lifetime of a refresh token; each use rotates it (a new one with a fresh lifetime)." },
+    { "auth.totp_single_factor", CONFIG_BOOL, "false", 0, 0, NULL,
+      "true: a TOTP code alone logs in (the reference's behaviour); false: TOTP login also "
+      "needs the password in the body or a valid token in Authorization." },
+    { "auth.totp_issuer", CONFIG_STR, "Sparkgate", 0, 0, NULL,
+      "Issuer shown by authenticator apps for enrolled TOTP secrets." },
+    { "auth.basic_cache", CONFIG_DURATION, "10m", 0, DAY, NULL,
+      "How long a password verified for Basic auth is remembered (as a salted hash, in memory) "
+      "before the XMPP server is asked again; 0 asks every time a session must be opened." },
+    { "auth.rate_free_failures", CONFIG_INT, "5", 1, 1000, NULL,
+      "Failed credential checks allowed per username and per client address before back-off." },
+    { "auth.rate_base", CONFIG_DURATION, "1s", 1, 3600 * SEC, NULL,
+      "First back-off after the free failures; it doubles with every further failure." },
+    { "auth.rate_max", CONFIG_DURATION, "15m", 1, DAY, NULL,
+      "Longest back-off imposed by the credential rate limit." },
+    { "webauthn.rp_id", CONFIG_STR, "", 0, 0, NULL,
+      "WebAuthn relying-party id (a registrable domain of the page's origin); empty: the host "
+      "of http.public_url, else xmpp.domain." },
+    { "webauthn.rp_name", CONFIG_STR, "sparkweb", 0, 0, NULL,
+      "Relying-party name shown by authenticators." },
+    { "webauthn.origins", CONFIG_STR, "", 0, 0, NULL,
+      "Comma-separated page origins accepted in WebAuthn ceremonies; empty: the origin of "
+      "http.public_url." },
+    { "webauthn.user_verification", CONFIG_ENUM, "preferred", 0, 0,
+      "required|preferred|discouraged",
+      "User verification asked of authenticators; required also rejects responses without UV." },
+    { "vault.store_password", CONFIG_BOOL, "false", 0, 0, NULL,
+      "Also keep users' XMPP passwords (AES-256-GCM encrypted) to re-open sessions when the "
+      "server offers neither FAST nor reusable SCRAM credentials." },
     { "sse.heartbeat", CONFIG_DURATION, "15s", 1 * SEC, 600 * SEC, NULL,
       "Interval of the keep-alive comment on idle event streams." },
     { "sse.max_queue", CONFIG_SIZE, "1m", 4 * KIB, 256 * MIB, NULL,
@@ -77,7 +110,7 @@ static const struct config_key keys[] = {
     { "sse.max_streams_per_user", CONFIG_INT, "64", 1, 10000, NULL,
       "Most simultaneous event streams of one user; more get 429." },
     { "store.path", CONFIG_STR, "./var", 0, 0, NULL,
-      "Directory for the gateway's state (signing key); created with mode 0700." },
+      "Directory for the gateway's state (keys, sparkgate.db); created with mode 0700." },
     { "log.level", CONFIG_ENUM, "info", 0, 0, "error|warn|info|debug", "Least severe level logged." },
 };
 

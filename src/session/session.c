@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "core/mem.h"
 #include "core/rnd.h"
@@ -72,6 +73,14 @@ static void login_free(struct session_login *l)
         OPENSSL_cleanse(l->password, strlen(l->password));
         mem_free(l->password);
     }
+    if (l->scram) {
+        OPENSSL_cleanse(l->scram, sizeof(*l->scram));
+        mem_free(l->scram);
+    }
+    if (l->fast) {
+        OPENSSL_cleanse(l->fast, sizeof(*l->fast));
+        mem_free(l->fast);
+    }
     if (l->verify)
         xmpp_stream_free(l->verify);
     mem_free(l->username);
@@ -113,8 +122,20 @@ struct login_fail {
 static void login_fail_deferred(void *arg)
 {
     struct login_fail *f = arg;
-    login_finish(f->l, f->status, NULL);
+    struct session_login *l = f->l;
+    int status = f->status;
     mem_free(f);
+    l->fail_queued = false;
+    if (status != 0 || l->cb == NULL) {
+        login_finish(l, status != 0 ? status : -ECANCELED, NULL);
+        return;
+    }
+    /* status 0: a trusted open found the session online; answer with it if it still is */
+    struct session *s = map_get(l->mgr->by_user, l->username);
+    if (s != NULL && s->state == SESSION_ONLINE)
+        login_finish(l, 0, s);
+    else
+        login_start(l);
 }
 
 static void login_fail_later(struct session_login *l, int status)
@@ -139,10 +160,28 @@ void session_login_cancel(struct session_login *l)
     login_free(l); /* also frees an auth-only stream: its callback will not run */
 }
 
+/* Hands what the vault may keep from a successful authentication to on_credential. */
+static void report_credential(struct session_mgr *mgr, const char *username,
+                              const struct xmpp_stream *st)
+{
+    if (mgr->o.on_credential == NULL || st == NULL)
+        return;
+    struct xmpp_scram_cred scram;
+    struct xmpp_fast_token fast;
+    bool have_scram = xmpp_stream_scram_cred(st, &scram) == 0;
+    bool have_fast = xmpp_stream_fast_token(st, &fast) == 0;
+    if (have_scram || have_fast)
+        mgr->o.on_credential(username, have_scram ? &scram : NULL, have_fast ? &fast : NULL,
+                             mgr->o.data);
+    OPENSSL_cleanse(&scram, sizeof(scram));
+    OPENSSL_cleanse(&fast, sizeof(fast));
+}
+
 static void verify_on_ready(struct xmpp_stream *st, int status, void *data)
 {
     struct session_login *l = data;
-    (void)st;
+    if (status == 0 && l->cb != NULL)
+        report_credential(l->mgr, l->username, st);
     xmpp_stream_free(l->verify);
     l->verify = NULL;
     if (l->cb == NULL) { /* cancelled */
@@ -163,15 +202,46 @@ static void verify_on_ready(struct xmpp_stream *st, int status, void *data)
 
 static const struct xmpp_stream_cbs verify_cbs = { .on_ready = verify_on_ready };
 
-static void stream_opts(struct session_mgr *mgr, struct xmpp_stream_opts *o, const char *user,
-                        const char *password, const char *resource, bool auth_only)
+/* The SASL2 user-agent id of a user: a UUID derived from the seed and the username, stable
+ * across restarts (FAST tokens are bound to it). */
+static void user_agent_id(const struct session_mgr *mgr, const char *user, char out[37])
+{
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, mgr->ua_seed, sizeof(mgr->ua_seed));
+    EVP_DigestUpdate(ctx, user, strlen(user));
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+    md[6] = (uint8_t)((md[6] & 0x0f) | 0x50); /* version 5 style, variant 10 */
+    md[8] = (uint8_t)((md[8] & 0x3f) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hex[md[i] >> 4];
+        *p++ = hex[md[i] & 15];
+    }
+    *p = '\0';
+}
+
+static void stream_opts(struct session_mgr *mgr, struct xmpp_stream_opts *o,
+                        const struct session_login *l, const char *resource, bool auth_only,
+                        char ua[37])
 {
     memset(o, 0, sizeof(*o));
     o->host = mgr->host;
     o->port = mgr->o.port;
     o->domain = mgr->domain;
-    o->username = user;
-    o->password = password;
+    o->username = l->username;
+    o->password = l->password;
+    o->scram = l->password ? NULL : l->scram;
+    o->fast = l->password || l->scram ? NULL : l->fast;
+    o->request_fast = mgr->o.request_fast;
+    user_agent_id(mgr, l->username, ua);
+    o->user_agent_id = ua;
     o->resource = resource;
     o->tls = mgr->o.tls_mode;
     o->tls_ctx = mgr->o.tls;
@@ -185,8 +255,16 @@ static void stream_opts(struct session_mgr *mgr, struct xmpp_stream_opts *o, con
 /* Verifies the password of a login for an online session with an auth-only stream. */
 static void login_verify(struct session_login *l)
 {
+    if (l->trusted) { /* authenticated by the caller: the online session is the answer */
+        struct session *s = map_get(l->mgr->by_user, l->username);
+        if (s != NULL && s->state == SESSION_ONLINE) {
+            login_finish(l, 0, s);
+            return;
+        }
+    }
     struct xmpp_stream_opts o;
-    stream_opts(l->mgr, &o, l->username, l->password, NULL, true);
+    char ua[37];
+    stream_opts(l->mgr, &o, l, NULL, true, ua);
     int rc = xmpp_stream_open(l->mgr->o.loop, &o, &verify_cbs, l, &l->verify);
     if (rc < 0)
         login_fail_later(l, rc);
@@ -261,7 +339,10 @@ static void login_start(struct session_login *l)
     }
     struct session *s = map_get(mgr->by_user, l->username);
     if (s != NULL && s->state == SESSION_ONLINE) {
-        login_verify(l);
+        if (l->trusted)
+            login_fail_later(l, 0); /* answers with the session on the next turn */
+        else
+            login_verify(l);
         return;
     }
     if (s != NULL) { /* connecting: wait for it, then verify (or become the opener) */
@@ -275,13 +356,18 @@ static void login_start(struct session_login *l)
         login_fail_later(l, -EAGAIN);
         return;
     }
+    if (l->password == NULL && l->scram == NULL && l->fast == NULL) {
+        login_fail_later(l, -ENOKEY); /* nothing to open a session with */
+        return;
+    }
     s = session_new(mgr, l->username);
     char resource[64];
     char rnd[17];
     rnd_hex(rnd, 8);
     snprintf(resource, sizeof(resource), "%s%s", mgr->resource_prefix, rnd);
     struct xmpp_stream_opts o;
-    stream_opts(mgr, &o, l->username, l->password, resource, false);
+    char ua[37];
+    stream_opts(mgr, &o, l, resource, false, ua);
     int rc = xmpp_stream_open(mgr->o.loop, &o, &session_cbs, s, &s->stream);
     if (rc < 0) {
         s->stream_done = true;
@@ -298,21 +384,47 @@ static void login_start(struct session_login *l)
     s->opener = l;
 }
 
-int session_login(struct session_mgr *mgr, const char *username, const char *password,
-                  session_login_cb *cb, void *data, struct session_login **out)
+static int login_new(struct session_mgr *mgr, const char *username, const struct session_cred *cred,
+                     bool trusted, session_login_cb *cb, void *data, struct session_login **out)
 {
-    if (!xmpp_jid_local_valid(username))
+    if (!xmpp_jid_local_valid(username) || cred == NULL)
+        return -EINVAL;
+    int n = (cred->password != NULL) + (cred->scram != NULL) + (cred->fast != NULL);
+    if (n > 1 || (n == 0 && !trusted))
         return -EINVAL;
     struct session_login *l = mem_calloc(1, sizeof(*l));
     l->mgr = mgr;
     l->username = mem_strdup(username);
-    l->password = mem_strdup(password);
+    l->trusted = trusted;
+    if (cred->password)
+        l->password = mem_strdup(cred->password);
+    if (cred->scram) {
+        l->scram = mem_alloc(sizeof(*l->scram));
+        *l->scram = *cred->scram;
+    }
+    if (cred->fast) {
+        l->fast = mem_alloc(sizeof(*l->fast));
+        *l->fast = *cred->fast;
+    }
     l->cb = cb;
     l->data = data;
     if (out)
         *out = l;
     login_start(l);
     return 0;
+}
+
+int session_login(struct session_mgr *mgr, const char *username, const char *password,
+                  session_login_cb *cb, void *data, struct session_login **out)
+{
+    struct session_cred cred = { .password = password };
+    return login_new(mgr, username, &cred, false, cb, data, out);
+}
+
+int session_open(struct session_mgr *mgr, const char *username, const struct session_cred *cred,
+                 session_login_cb *cb, void *data, struct session_login **out)
+{
+    return login_new(mgr, username, cred, true, cb, data, out);
 }
 
 /* The session is bound, presence sent and vCard known: answer the waiting logins. */
@@ -391,6 +503,7 @@ static void stream_on_ready(struct xmpp_stream *st, int status, void *data)
         session_free_later(s);
         return;
     }
+    report_credential(s->mgr, s->username, s->stream);
     /* RFC 6121: roster first, then initial presence; vCard for onConnect's name/email */
     struct xmpp_stanza *iq = xmpp_stanza_new("iq", XMPP_NS_CLIENT);
     xmpp_stanza_set_attr(iq, "type", "get");
@@ -601,6 +714,10 @@ struct session_mgr *session_mgr_new(const struct session_mgr_opts *opts)
     mgr->host = mem_strdup(opts->host);
     mgr->domain = mem_strdup(opts->domain);
     mgr->resource_prefix = mem_strdup(opts->resource_prefix);
+    if (opts->ua_seed != NULL && opts->ua_seed_len > 0) {
+        EVP_Digest(opts->ua_seed, opts->ua_seed_len, mgr->ua_seed, NULL, EVP_sha256(), NULL);
+        mgr->o.ua_seed = NULL; /* not kept: the digest above is what user_agent_id uses */
+    }
     mgr->o.host = mgr->host;
     mgr->o.domain = mgr->domain;
     mgr->o.resource_prefix = mgr->resource_prefix;

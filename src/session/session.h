@@ -27,7 +27,7 @@ struct xmpp_stanza;
 struct session_mgr_opts {
     uv_loop_t *loop;
     struct tick *tick;
-    struct xmpp_tls *tls;       /* may be NULL when tls_mode is off */
+    struct xmpp_tls *tls; /* may be NULL when tls_mode is off */
     const char *host;
     uint16_t port;
     const char *domain;
@@ -39,11 +39,23 @@ struct session_mgr_opts {
     uint64_t idle_timeout_ms;    /* no sink and no activity */
     uint64_t iq_timeout_ms;      /* default deadline of session_send_iq (timeout 0) */
     size_t max_sessions;
-    size_t ring_len;             /* events kept per user */
+    size_t ring_len; /* events kept per user */
     struct events_opts events;
     /* Called when a user's session has ended for any reason (logout, idle, upstream loss),
      * after its sinks were told; the API layer revokes the user's tokens here. */
     void (*on_session_end)(const char *username, const char *reason, void *data);
+    /* Called after every successful authentication to the XMPP server (session opening or
+     * password check) with what the vault may keep to re-open the session later without the
+     * password: the SCRAM credential of a password login and/or a FAST token the server
+     * granted (each NULL when absent). Secrets: copy what you keep, never log them. */
+    void (*on_credential)(const char *username, const struct xmpp_scram_cred *scram,
+                          const struct xmpp_fast_token *fast, void *data);
+    /* Request FAST tokens (XEP-0484) from servers that offer them. */
+    bool request_fast;
+    /* Secret seed for the per-user SASL2 user-agent ids FAST tokens are bound to (stable across
+     * restarts: pass a stored secret). */
+    const uint8_t *ua_seed;
+    size_t ua_seed_len;
     void *data;
 };
 
@@ -60,8 +72,7 @@ size_t session_mgr_count(const struct session_mgr *mgr);
  * -EACCES (wrong credentials), -EAGAIN (too many sessions), -ETIMEDOUT, -EPROTO, or a libuv
  * code for network failures; s is NULL then. Runs exactly once unless cancelled, never inside
  * session_login. */
-typedef void session_login_cb(struct session_mgr *mgr, int status, struct session *s,
-                              void *data);
+typedef void session_login_cb(struct session_mgr *mgr, int status, struct session *s, void *data);
 
 /* Verifies username/password and returns the user's session, opening it when needed. A login
  * for a user whose session is already online verifies the password with a separate short
@@ -70,6 +81,22 @@ typedef void session_login_cb(struct session_mgr *mgr, int status, struct sessio
  * handle in *out (optional) for session_login_cancel; -EINVAL for an invalid username. */
 int session_login(struct session_mgr *mgr, const char *username, const char *password,
                   session_login_cb *cb, void *data, struct session_login **out);
+
+/* What a password-less open presents to the XMPP server: exactly one of these, taken from the
+ * credential vault (architecture §5). Borrowed for the call only. */
+struct session_cred {
+    const char *password;                /* the password kept encrypted (vault.store_password) */
+    const struct xmpp_scram_cred *scram; /* SCRAM SaltedPassword */
+    const struct xmpp_fast_token *fast;  /* XEP-0484 token */
+};
+
+/* Returns the user's session for a caller that has already authenticated the user by other
+ * means (WebAuthn, TOTP, a refresh or access token): an online session is returned as it is;
+ * otherwise one is opened with cred. Status as session_login's, plus -ESTALE when the SCRAM
+ * credential no longer matches the server's salt (the vault entry is out of date). */
+int session_open(struct session_mgr *mgr, const char *username, const struct session_cred *cred,
+                 session_login_cb *cb, void *data, struct session_login **out);
+
 /* The callback will not run. The handle is invalid afterwards. */
 void session_login_cancel(struct session_login *l);
 

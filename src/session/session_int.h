@@ -58,7 +58,10 @@ struct session_login {
     struct session *waiting_on;
     struct xmpp_stream *verify; /* auth-only stream */
     char *username;
-    char *password; /* wiped and freed when the login ends */
+    char *password;                /* wiped and freed when the login ends */
+    struct xmpp_scram_cred *scram; /* likewise */
+    struct xmpp_fast_token *fast;  /* likewise */
+    bool trusted; /* session_open: already authenticated, an online session needs no check */
     session_login_cb *cb;
     void *data;
     int attempts;
@@ -74,8 +77,9 @@ struct defer_item {
 struct session_mgr {
     struct session_mgr_opts o; /* strings copied below */
     char *host, *domain, *resource_prefix;
-    struct map *by_user;  /* username -> session (not closing) */
-    struct session *all;  /* every session, closing ones included */
+    uint8_t ua_seed[32];
+    struct map *by_user; /* username -> session (not closing) */
+    struct session *all; /* every session, closing ones included */
     size_t n_all;
     struct tick_sub *tick_sub;
     uv_idle_t defer_idle;
