@@ -1,27 +1,61 @@
 /* api.h: the SparkWeb REST surface and the event-stream endpoints, one file per contract tag
- * (auth_api.c, chat_api.c, sse_api.c...). Handlers validate input, authenticate the caller,
- * call session/ and answer with the contract's JSON and error model; they never touch sockets
- * or storage directly. Loop thread only. Contract: spec/sparkweb-api.md §1-§3. */
+ * (auth_api.c, totp_api.c, webauthn_api.c, chat_api.c, sse_api.c...). Handlers validate input,
+ * authenticate the caller (token, or Basic with a session opened on demand), call session/ and
+ * answer with the contract's JSON and error model; storage goes through store/'s asynchronous
+ * calls, never SQL. Loop thread only. Contract: spec/sparkweb-api.md §1-§3. */
 #ifndef SPARKGATE_API_API_H
 #define SPARKGATE_API_API_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 struct auth;
 struct http_server;
+struct ratelimit;
 struct session_mgr;
 struct sse_hub;
+struct store_db;
+struct tick;
+struct api_state;
+struct xmpp_scram_cred;
+struct xmpp_fast_token;
 
 struct api_deps {
     struct http_server *http;
     struct auth *auth;
     struct session_mgr *sessions;
     struct sse_hub *sse;
+    struct store_db *db;
+    struct tick *tick;
+    struct ratelimit *ratelimit; /* keys "u:<user>" and "ip:<address>" */
     unsigned max_streams_per_user;
+    const char *domain;            /* xmpp.domain */
+    uint8_t vault_key[32];         /* seals vault entries */
+    bool store_password;           /* vault.store_password */
+    bool totp_single_factor;
+    const char *totp_issuer;
+    uint64_t basic_cache_ms;
+    const char *trusted_proxies;   /* http.trusted_proxies */
+    const char *rp_id;             /* resolved WebAuthn settings */
+    const char *rp_name;
+    const char *origins;           /* comma-separated */
+    const char *user_verification; /* required|preferred|discouraged */
+    struct api_state *state;       /* set by api_register_all */
 };
 
-/* Registers every route. 0 or a negative errno from http_route (a programming error). */
-int api_register_all(const struct api_deps *deps);
+/* Registers every route and allocates d->state. 0 or a negative errno from http_route (a
+ * programming error). */
+int api_register_all(struct api_deps *deps);
+/* Releases d->state (pending ceremonies). */
+void api_free(struct api_deps *deps);
 
-/* For session_mgr_opts.on_session_end: revokes the user's tokens (data = struct auth *). */
+/* For session_mgr_opts.on_session_end (data = struct api_deps *): a logout revokes the user's
+ * tokens; other endings keep them (the session re-opens from the vault on next use). */
 void api_on_session_end(const char *username, const char *reason, void *data);
+/* For session_mgr_opts.on_credential (data = struct api_deps *): seals and stores the
+ * credentials in the vault. */
+void api_on_credential(const char *username, const struct xmpp_scram_cred *scram,
+                       const struct xmpp_fast_token *fast, void *data);
 
 #endif

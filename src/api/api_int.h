@@ -10,10 +10,22 @@
 
 #define API_PREFIX      "/sparkweb/api/rest"
 #define API_USER_MAX    1024
+#define API_PASS_MAX    1024
 
-int api__auth_register(const struct api_deps *d);
-int api__chat_register(const struct api_deps *d);
-int api__sse_register(const struct api_deps *d);
+struct session;
+struct map;
+
+struct api_state {
+    struct map *ceremonies; /* "<kind>:<user>" -> struct api_ceremony (webauthn_api.c) */
+    struct api_route *routes; /* wrappers made by api__route_user, freed at api_free */
+};
+
+int api__auth_register(struct api_deps *d);
+int api__totp_register(struct api_deps *d);
+int api__webauthn_register(struct api_deps *d);
+int api__chat_register(struct api_deps *d);
+int api__sse_register(struct api_deps *d);
+void api__webauthn_free(struct api_deps *d);
 
 /* The contract's ServiceException body: message "Exception", resource = the human text,
  * exception derived from the status (IllegalArgumentException for 400, ...). */
@@ -21,11 +33,54 @@ void api__error(struct http_req *req, int status, const char *resource);
 /* Maps a negative errno from session/ or xmpp/ to a status and error body. */
 void api__error_errno(struct http_req *req, int err, const char *what);
 
-/* Authenticates a REST request from its Authorization header (raw token or Bearer). On success
- * returns true with the username in user; otherwise it has replied 401 and returns false. */
+/* A handler behind authentication: user is the caller, s their online session when the route
+ * asked for one (NULL otherwise). */
+typedef void api_user_handler(struct http_req *req, const char *user, struct session *s,
+                              struct api_deps *d);
+#define API_NEED_SESSION 1
+/* Registers a route whose caller must present a token (raw or Bearer) or Basic credentials.
+ * Basic is checked against the XMPP server (a session is opened or its password verified),
+ * then remembered for auth.basic_cache. With API_NEED_SESSION the user's session is opened
+ * from the vault when a token's user has none (or from the Basic password). */
+int api__route_user(struct api_deps *d, int method, const char *pattern, api_user_handler *h,
+                    int flags);
+
+/* Authenticates by token only (SSE, logout). On success returns true with the username in
+ * user; otherwise it has replied 401 and returns false. */
 bool api__authenticate(const struct api_deps *d, struct http_req *req, char user[API_USER_MAX]);
+
+/* Rate limits of credential checks (per username and per client address). _check replies 429
+ * with Retry-After and returns false when either key is blocked. Capture the client address
+ * (api__client_ip) while the handler runs: headers are gone after it returns. */
+void api__client_ip(const struct api_deps *d, struct http_req *req, char out[64]);
+bool api__rate_check(struct api_deps *d, struct http_req *req, const char *user,
+                     const char *ip);
+void api__rate_fail(struct api_deps *d, const char *user, const char *ip);
+void api__rate_ok(struct api_deps *d, const char *user, const char *ip);
+
+/* Replies 200 {"token","refreshToken","expiresIn"} with a new pair for user (family NULL: a new
+ * family). */
+void api__reply_tokens(struct api_deps *d, struct http_req *req, const char *user,
+                       const char *family);
+
+/* Gets the user's online session, opening it from the credential vault when there is none
+ * (FAST token, then SCRAM credential, then a stored password; stale entries are dropped).
+ * cb(status, s): 0 with the session; -ENOKEY when no usable credential exists; other errors
+ * from session_open. Never calls back inside the call. Returns a handle for
+ * api__ensure_cancel. */
+struct api_ensure;
+typedef void api_ensure_cb(int status, struct session *s, void *data);
+struct api_ensure *api__ensure_session(struct api_deps *d, const char *user, api_ensure_cb *cb,
+                                       void *data);
+void api__ensure_cancel(struct api_ensure *e);
+
+/* Stores the password in the vault when vault.store_password is on. */
+void api__vault_password(struct api_deps *d, const char *user, const char *password);
 
 /* True when s[0..len) is UTF-8 and contains only characters XML 1.0 allows. */
 bool api__xml_text_valid(const char *s, size_t len);
+/* A body that is a password: non-empty, valid text, no NUL, < API_PASS_MAX. Copies it into
+ * out (NUL-terminated). */
+bool api__password_body(struct http_req *req, char out[API_PASS_MAX]);
 
 #endif

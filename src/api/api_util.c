@@ -5,7 +5,18 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <openssl/crypto.h>
+
 #include "auth/auth.h"
+#include "auth/ratelimit.h"
+#include "core/map.h"
+#include "core/mem.h"
+#include "core/tick.h"
+#include "session/session.h"
 
 #define LOG_MODULE "api"
 #include "core/log.h"
@@ -51,6 +62,19 @@ void api__error_errno(struct http_req *req, int err, const char *what)
     case -EACCES:
         status = 401;
         resource = "not-authorized";
+        break;
+    case -ENOKEY:
+    case -ESTALE:
+        status = 400;
+        resource = "xmpp session could not be established";
+        break;
+    case -EEXIST:
+        status = 400;
+        resource = "user exists";
+        break;
+    case -EPERM:
+        status = 400;
+        resource = "user cannot be created";
         break;
     case -EAGAIN:
         status = 503;
@@ -101,6 +125,296 @@ bool api__authenticate(const struct api_deps *d, struct http_req *req, char user
         return false;
     }
     return true;
+}
+
+/* ---- client address and rate limits ---- */
+
+/* True when addr is inside one of the comma-separated addresses or CIDR blocks. */
+static bool addr_in_list(const char *addr, const char *list)
+{
+    unsigned char a[16], n[16];
+    int fam = strchr(addr, ':') ? AF_INET6 : AF_INET;
+    if (inet_pton(fam, addr, a) != 1)
+        return false;
+    size_t alen = fam == AF_INET ? 4 : 16;
+    const char *p = list;
+    while (p && *p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *end = p;
+        while (*end && *end != ',')
+            end++;
+        char item[80];
+        size_t il = (size_t)(end - p);
+        while (il > 0 && p[il - 1] == ' ')
+            il--;
+        if (il > 0 && il < sizeof(item)) {
+            memcpy(item, p, il);
+            item[il] = '\0';
+            char *slash = strchr(item, '/');
+            long bits = (long)alen * 8;
+            if (slash) {
+                *slash = '\0';
+                bits = strtol(slash + 1, NULL, 10);
+            }
+            if (inet_pton(fam, item, n) == 1 && bits >= 0 && bits <= (long)alen * 8) {
+                size_t full = (size_t)bits / 8;
+                unsigned rem = (unsigned)bits % 8;
+                bool match = memcmp(a, n, full) == 0;
+                if (match && rem) {
+                    unsigned char mask = (unsigned char)(0xff << (8 - rem));
+                    match = (a[full] & mask) == (n[full] & mask);
+                }
+                if (match)
+                    return true;
+            }
+        }
+        p = end;
+    }
+    return false;
+}
+
+void api__client_ip(const struct api_deps *d, struct http_req *req, char out[64])
+{
+    const char *peer = http_req_peer(req);
+    snprintf(out, 64, "%s", peer ? peer : "?");
+    if (d->trusted_proxies == NULL || *d->trusted_proxies == '\0' ||
+        !addr_in_list(out, d->trusted_proxies))
+        return;
+    const char *xff = http_req_header(req, "x-forwarded-for");
+    if (xff == NULL)
+        return;
+    /* the right-most address not itself a trusted proxy is the client */
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s", xff);
+    for (;;) {
+        char *comma = strrchr(buf, ',');
+        char *item = comma ? comma + 1 : buf;
+        while (*item == ' ')
+            item++;
+        char *e = item + strlen(item);
+        while (e > item && e[-1] == ' ')
+            *--e = '\0';
+        unsigned char tmp[16];
+        if (inet_pton(strchr(item, ':') ? AF_INET6 : AF_INET, item, tmp) != 1)
+            return; /* garbage: keep the proxy's address */
+        snprintf(out, 64, "%s", item);
+        if (!addr_in_list(item, d->trusted_proxies) || comma == NULL)
+            return;
+        *comma = '\0';
+    }
+}
+
+static void rate_key(char *out, size_t len, const char *prefix, const char *v)
+{
+    snprintf(out, len, "%s:%s", prefix, v);
+}
+
+bool api__rate_check(struct api_deps *d, struct http_req *req, const char *user,
+                     const char *ip)
+{
+    if (d->ratelimit == NULL)
+        return true;
+    uint64_t now = tick_now(d->tick);
+    char k[API_USER_MAX + 8];
+    uint64_t wait = 0, w;
+    if (user != NULL) {
+        rate_key(k, sizeof(k), "u", user);
+        wait = ratelimit_check(d->ratelimit, k, now);
+    }
+    rate_key(k, sizeof(k), "ip", ip);
+    w = ratelimit_check(d->ratelimit, k, now);
+    if (w > wait)
+        wait = w;
+    if (wait == 0)
+        return true;
+    char ra[32];
+    snprintf(ra, sizeof(ra), "%llu", (unsigned long long)((wait + 999) / 1000));
+    http_req_add_header(req, "Retry-After", ra);
+    log_warn("rate_limited", "user=%s ip=%s wait_ms=%llu", user ? user : "", ip,
+             (unsigned long long)wait);
+    api__error(req, 429, "too many failed attempts; retry later");
+    return false;
+}
+
+void api__rate_fail(struct api_deps *d, const char *user, const char *ip)
+{
+    if (d->ratelimit == NULL)
+        return;
+    uint64_t now = tick_now(d->tick);
+    char k[API_USER_MAX + 8];
+    if (user != NULL) {
+        rate_key(k, sizeof(k), "u", user);
+        ratelimit_fail(d->ratelimit, k, now);
+    }
+    rate_key(k, sizeof(k), "ip", ip);
+    ratelimit_fail(d->ratelimit, k, now);
+}
+
+void api__rate_ok(struct api_deps *d, const char *user, const char *ip)
+{
+    if (d->ratelimit == NULL)
+        return;
+    char k[API_USER_MAX + 8];
+    if (user != NULL) {
+        rate_key(k, sizeof(k), "u", user);
+        ratelimit_success(d->ratelimit, k);
+    }
+    (void)ip; /* an address shared by many users keeps its own count */
+}
+
+void api__reply_tokens(struct api_deps *d, struct http_req *req, const char *user,
+                       const char *family)
+{
+    char *access = NULL, *refresh = NULL;
+    auth_token_issue_pair(d->auth, user, family, &access, &refresh);
+    json_t *body = json_pack("{s:s, s:s, s:I}", "token", access, "refreshToken", refresh,
+                             "expiresIn", (json_int_t)auth_token_lifetime_s(d->auth));
+    http_reply_json(req, 200, body);
+    OPENSSL_cleanse(refresh, strlen(refresh));
+    mem_free(access);
+    mem_free(refresh);
+}
+
+bool api__password_body(struct http_req *req, char out[API_PASS_MAX])
+{
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    if (len == 0 || len >= API_PASS_MAX || memchr(body, '\0', len) != NULL ||
+        !api__xml_text_valid(body, len))
+        return false;
+    memcpy(out, body, len);
+    out[len] = '\0';
+    return true;
+}
+
+/* ---- authenticated routes ---- */
+
+struct api_route {
+    struct api_route *next;
+    struct api_deps *d;
+    api_user_handler *h;
+    int flags;
+};
+
+/* A request waiting for a Basic password check or a session to open. */
+struct auth_call {
+    struct api_route *r;
+    struct http_req *req;
+    struct session_login *login;
+    struct api_ensure *ensure;
+    char user[API_USER_MAX];
+    char password[API_PASS_MAX]; /* Basic only; wiped */
+    char ip[64];
+};
+
+static void call_free(struct auth_call *c)
+{
+    OPENSSL_cleanse(c->password, sizeof(c->password));
+    mem_free(c);
+}
+
+static void call_aborted(struct http_req *req, void *data)
+{
+    struct auth_call *c = data;
+    (void)req;
+    session_login_cancel(c->login);
+    api__ensure_cancel(c->ensure);
+    call_free(c);
+}
+
+static void basic_done(struct session_mgr *mgr, int status, struct session *s, void *data)
+{
+    struct auth_call *c = data;
+    (void)mgr;
+    c->login = NULL;
+    http_req_on_abort(c->req, NULL, NULL);
+    struct api_deps *d = c->r->d;
+    if (status != 0) {
+        if (status == -EACCES) {
+            api__rate_fail(d, c->user, c->ip);
+            auth_pwcache_forget(d->auth, c->user);
+            http_req_add_header(c->req, "WWW-Authenticate", "Basic realm=\"sparkweb\"");
+        }
+        log_info("basic_refused", "user=%s ip=%s err=%s", c->user, c->ip, uv_err_name(status));
+        api__error_errno(c->req, status, "authentication failed");
+    } else {
+        api__rate_ok(d, c->user, c->ip);
+        auth_pwcache_put(d->auth, c->user, c->password, tick_now(d->tick), d->basic_cache_ms);
+        api__vault_password(d, c->user, c->password);
+        c->r->h(c->req, c->user, (c->r->flags & API_NEED_SESSION) ? s : NULL, d);
+    }
+    call_free(c);
+}
+
+static void ensure_done(int status, struct session *s, void *data)
+{
+    struct auth_call *c = data;
+    c->ensure = NULL;
+    http_req_on_abort(c->req, NULL, NULL);
+    if (status != 0)
+        api__error_errno(c->req, status, "xmpp session could not be established");
+    else
+        c->r->h(c->req, c->user, s, c->r->d);
+    call_free(c);
+}
+
+static void route_entry(struct http_req *req, void *data)
+{
+    struct api_route *r = data;
+    struct api_deps *d = r->d;
+    const char *hdr = http_req_header(req, "authorization");
+    const char *token = auth_token_from_header(hdr);
+    struct auth_call *c = mem_calloc(1, sizeof(*c));
+    c->r = r;
+    c->req = req;
+    if (token != NULL && auth_basic_parse(token, c->user, sizeof(c->user), c->password,
+                                          sizeof(c->password)) == 0) {
+        api__client_ip(d, req, c->ip);
+        struct session *s = session_find(d->sessions, c->user);
+        bool cached = auth_pwcache_check(d->auth, c->user, c->password, tick_now(d->tick));
+        if (cached && (s != NULL || !(r->flags & API_NEED_SESSION))) {
+            r->h(req, c->user, (r->flags & API_NEED_SESSION) ? s : NULL, d);
+            call_free(c);
+            return;
+        }
+        if (!api__rate_check(d, req, c->user, c->ip)) {
+            call_free(c);
+            return;
+        }
+        int rc = session_login(d->sessions, c->user, c->password, basic_done, c, &c->login);
+        if (rc < 0) {
+            call_free(c);
+            api__error(req, 401, "not-authorized");
+            return;
+        }
+        http_req_on_abort(req, call_aborted, c);
+        return;
+    }
+    if (!api__authenticate(d, req, c->user)) {
+        call_free(c);
+        return;
+    }
+    struct session *s = session_find(d->sessions, c->user);
+    if (s != NULL || !(r->flags & API_NEED_SESSION)) {
+        r->h(req, c->user, s, d);
+        call_free(c);
+        return;
+    }
+    c->ensure = api__ensure_session(d, c->user, ensure_done, c);
+    http_req_on_abort(req, call_aborted, c);
+}
+
+int api__route_user(struct api_deps *d, int method, const char *pattern, api_user_handler *h,
+                    int flags)
+{
+    struct api_route *r = mem_calloc(1, sizeof(*r));
+    r->d = d;
+    r->h = h;
+    r->flags = flags;
+    r->next = d->state->routes;
+    d->state->routes = r;
+    return http_route(d->http, (enum http_method)method, pattern, route_entry, r);
 }
 
 bool api__xml_text_valid(const char *s, size_t len)

@@ -383,6 +383,9 @@ static int drop_family(const char *key, void *value, void *data)
     return 1;
 }
 
+static int refresh_check(struct auth *a, const char *refresh, char *user, size_t userlen,
+                         char family[AUTH_FAMILY_LEN], bool spend);
+
 static size_t revoke_family(struct auth *a, const char *family)
 {
     struct family_ctx ctx = { family, 0 };
@@ -393,8 +396,20 @@ static size_t revoke_family(struct auth *a, const char *family)
     return ctx.n;
 }
 
+int auth_refresh_peek(struct auth *a, const char *refresh, char *user, size_t userlen)
+{
+    char fam[AUTH_FAMILY_LEN];
+    return refresh_check(a, refresh, user, userlen, fam, false);
+}
+
 int auth_refresh_use(struct auth *a, const char *refresh, char *user, size_t userlen,
                      char family[AUTH_FAMILY_LEN])
+{
+    return refresh_check(a, refresh, user, userlen, family, true);
+}
+
+static int refresh_check(struct auth *a, const char *refresh, char *user, size_t userlen,
+                         char family[AUTH_FAMILY_LEN], bool spend)
 {
     if (refresh == NULL || strncmp(refresh, "sgr_", 4) != 0 || strlen(refresh) > 256)
         return -ENOENT;
@@ -412,11 +427,13 @@ int auth_refresh_use(struct auth *a, const char *refresh, char *user, size_t use
     }
     if (strlen(e->user) >= userlen)
         return -ENOENT;
-    e->used = true;
     memcpy(user, e->user, strlen(e->user) + 1);
     snprintf(family, AUTH_FAMILY_LEN, "%s", e->family);
-    if (a->journal.mark_used != NULL)
-        a->journal.mark_used(id, a->journal.data);
+    if (spend) {
+        e->used = true;
+        if (a->journal.mark_used != NULL)
+            a->journal.mark_used(id, a->journal.data);
+    }
     return 0;
 }
 

@@ -108,6 +108,9 @@ void auth_token_issue_pair(struct auth *a, const char *username, const char *fam
 #define AUTH_FAMILY_LEN 33
 int auth_refresh_use(struct auth *a, const char *refresh, char *user, size_t userlen,
                      char family[AUTH_FAMILY_LEN]);
+/* Checks a refresh token without spending it: 0 with the user when it is live and unused;
+ * -ENOENT or -EALREADY (and the family revoked) as auth_refresh_use. */
+int auth_refresh_peek(struct auth *a, const char *refresh, char *user, size_t userlen);
 /* Revokes a refresh token's family without spending it (logout with a refresh token). */
 int auth_refresh_revoke(struct auth *a, const char *refresh);
 /* Drops expired entries now (run now and then). Returns how many. */

@@ -414,6 +414,20 @@ static int login_new(struct session_mgr *mgr, const char *username, const struct
     return 0;
 }
 
+int session_register(struct session_mgr *mgr, const char *username, const char *password,
+                     void (*cb)(int status, void *data), void *data,
+                     struct xmpp_register **out)
+{
+    if (!xmpp_jid_local_valid(username) || password == NULL || *password == '\0')
+        return -EINVAL;
+    struct session_login l = { .username = (char *)username, .password = (char *)password };
+    struct xmpp_stream_opts o;
+    char ua[37];
+    stream_opts(mgr, &o, &l, NULL, false, ua);
+    o.request_fast = false;
+    return xmpp_register(mgr->o.loop, &o, cb, data, out);
+}
+
 int session_login(struct session_mgr *mgr, const char *username, const char *password,
                   session_login_cb *cb, void *data, struct session_login **out)
 {

@@ -100,6 +100,13 @@ int session_open(struct session_mgr *mgr, const char *username, const struct ses
 /* The callback will not run. The handle is invalid afterwards. */
 void session_login_cancel(struct session_login *l);
 
+/* XEP-0077 in-band registration of username/password on the configured server (a separate
+ * unauthenticated stream). cb(status): 0 created, -EEXIST exists, -EPERM registration not
+ * allowed, -EINVAL refused data, or connection errors. Cancel with xmpp_register_cancel. */
+int session_register(struct session_mgr *mgr, const char *username, const char *password,
+                     void (*cb)(int status, void *data), void *data,
+                     struct xmpp_register **out);
+
 /* --- lookup and activity --- */
 
 /* The online session of username (local part), or NULL. */
