@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <uv.h>
 
 #include "api/api.h"
 #include "auth/auth.h"
+#include "auth/ratelimit.h"
 #include "core/config.h"
 #include "core/mem.h"
 #include "core/tick.h"
@@ -45,16 +47,22 @@ struct app {
     struct http_server *http;
     struct sse_hub *sse;
     struct api_deps deps;
+    struct store_db *db;
+    struct ratelimit *ratelimit, *ratelimit_ip;
+    char rp_id[256];
+    char origins[1024];
+    uint8_t ua_seed[32];
     uv_signal_t sigint, sigterm;
     int stopping;
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: sparkgate [--config FILE] [--help] [--version]\n\n"
-               "Sparkgate gives web pages a REST + Server-Sent Events interface to an XMPP server,\n"
-               "with one shared XMPP session per user. Settings come from the INI file and from\n"
-               "SPARKGATE_<SECTION>_<NAME> environment variables (which win).\n\n");
+    fprintf(f,
+            "Usage: sparkgate [--config FILE] [--help] [--version]\n\n"
+            "Sparkgate gives web pages a REST + Server-Sent Events interface to an XMPP server,\n"
+            "with one shared XMPP session per user. Settings come from the INI file and from\n"
+            "SPARKGATE_<SECTION>_<NAME> environment variables (which win).\n\n");
     config_print_help(f);
 }
 
@@ -101,6 +109,75 @@ static char *public_url(const struct config *cfg)
     return out;
 }
 
+/* ---- the token table's journal: write-through to the store ---- */
+
+static void j_put(const struct auth_token_rec *r, void *data)
+{
+    struct store_token t = { .kind = r->kind, .exp = r->exp, .used = r->used };
+    snprintf(t.id, sizeof(t.id), "%s", r->id);
+    snprintf(t.user, sizeof(t.user), "%s", r->user);
+    snprintf(t.family, sizeof(t.family), "%s", r->family);
+    store_token_put(data, &t, NULL, NULL);
+}
+
+static void j_used(const char *id, void *data)
+{
+    store_token_mark_used(data, id, NULL, NULL);
+}
+
+static void j_del(const char *id, void *data)
+{
+    store_token_delete(data, id, NULL, NULL);
+}
+
+static void j_del_user(const char *user, void *data)
+{
+    store_token_delete_user(data, user, NULL, NULL);
+}
+
+static void j_del_family(const char *family, void *data)
+{
+    store_token_delete_family(data, family, NULL, NULL);
+}
+
+static void token_loaded(const struct store_token *t, void *data)
+{
+    struct auth_token_rec r = { .id = t->id,
+                                .user = t->user,
+                                .family = t->family,
+                                .kind = t->kind,
+                                .exp = t->exp,
+                                .used = t->used };
+    auth_token_restore(data, &r);
+}
+
+/* WebAuthn's RP id and origins: configured, else from the public URL. */
+static void webauthn_rp(struct app *app, const char *issuer)
+{
+    const char *rp = config_str(app->cfg, "webauthn.rp_id");
+    const char *origins = config_str(app->cfg, "webauthn.origins");
+    /* origin = scheme://host[:port] of the public URL */
+    char origin[512];
+    snprintf(origin, sizeof(origin), "%s", issuer);
+    char *hs = strstr(origin, "://");
+    char *path = hs ? strchr(hs + 3, '/') : NULL;
+    if (path)
+        *path = '\0';
+    snprintf(app->origins, sizeof(app->origins), "%s", *origins ? origins : origin);
+    if (*rp) {
+        snprintf(app->rp_id, sizeof(app->rp_id), "%s", rp);
+        return;
+    }
+    const char *host = hs ? hs + 3 : origin;
+    size_t hl = strcspn(host, ":/");
+    if (host[0] == '[') /* an IPv6 literal cannot be an RP id; fall back to the domain */
+        hl = 0;
+    if (hl == 0 || hl >= sizeof(app->rp_id))
+        snprintf(app->rp_id, sizeof(app->rp_id), "%s", config_str(app->cfg, "xmpp.domain"));
+    else
+        snprintf(app->rp_id, sizeof(app->rp_id), "%.*s", (int)hl, host);
+}
+
 static int app_start(struct app *app)
 {
     struct config *cfg = app->cfg;
@@ -108,8 +185,8 @@ static int app_start(struct app *app)
     enum xmpp_tls_mode tls_mode;
     xmpp_tls_mode_parse(config_str(cfg, "xmpp.tls"), &tls_mode);
     if (tls_mode != XMPP_TLS_OFF) {
-        app->tls = xmpp_tls_new(config_str(cfg, "xmpp.ca_file"), config_bool(cfg, "xmpp.tls_verify"),
-                                err, sizeof(err));
+        app->tls = xmpp_tls_new(config_str(cfg, "xmpp.ca_file"),
+                                config_bool(cfg, "xmpp.tls_verify"), err, sizeof(err));
         if (app->tls == NULL) {
             log_error("tls_failed", "msg=\"%s\"", err);
             return -EINVAL;
@@ -120,21 +197,59 @@ static int app_start(struct app *app)
     uint8_t key[AUTH_KEY_LEN];
     int created = 0;
     if (store_open_dir(store, err, sizeof(err)) < 0 ||
-        store_secret_load_or_create(store, "jwt", key, sizeof(key), &created, err,
-                                    sizeof(err)) < 0) {
+        store_secret_load_or_create(store, "jwt", key, sizeof(key), &created, err, sizeof(err)) <
+            0) {
         log_error("store_failed", "path=%s msg=\"%s\"", store, err);
         return -EIO;
     }
     if (created)
         log_info("signing_key_created", "path=%s/jwt.key", store);
+    int vcreated = 0, ucreated = 0;
+    if (store_secret_load_or_create(store, "vault", app->deps.vault_key,
+                                    sizeof(app->deps.vault_key), &vcreated, err, sizeof(err)) < 0 ||
+        store_secret_load_or_create(store, "agent", app->ua_seed, sizeof(app->ua_seed), &ucreated,
+                                    err, sizeof(err)) < 0) {
+        log_error("store_failed", "path=%s msg=\"%s\"", store, err);
+        return -EIO;
+    }
+    if (vcreated)
+        log_info("vault_key_created", "path=%s/vault.key", store);
+    int rc = store_db_open(&app->loop, store, &app->db, err, sizeof(err));
+    if (rc < 0) {
+        log_error("store_failed", "path=%s msg=\"%s\"", store, err);
+        return rc;
+    }
+    log_info("store_open", "path=%s/sparkgate.db schema=%d", store,
+             store_db_schema_version(app->db));
 
     char *issuer = public_url(cfg);
-    struct auth_opts ao = { .domain = config_str(cfg, "xmpp.domain"), .issuer = issuer,
-                            .lifetime_ms = config_ms(cfg, "auth.token_lifetime") };
+    static struct auth_journal journal = { .put = j_put,
+                                           .mark_used = j_used,
+                                           .del = j_del,
+                                           .del_user = j_del_user,
+                                           .del_family = j_del_family };
+    journal.data = app->db;
+    struct auth_opts ao = { .domain = config_str(cfg, "xmpp.domain"),
+                            .issuer = issuer,
+                            .lifetime_ms = config_ms(cfg, "auth.token_lifetime"),
+                            .refresh_lifetime_ms = config_ms(cfg, "auth.refresh_lifetime"),
+                            .journal = &journal };
     memcpy(ao.key, key, sizeof(key));
     OPENSSL_cleanse(key, sizeof(key));
     app->auth = auth_new(&ao);
     OPENSSL_cleanse(ao.key, sizeof(ao.key));
+    if (store_token_load(app->db, (int64_t)time(NULL), token_loaded, app->auth) < 0)
+        log_warn("tokens_not_loaded", "path=%s", store);
+    log_info("tokens_loaded", "access=%zu", auth_token_count(app->auth));
+    struct ratelimit_opts ro = {
+        .free_failures = (unsigned)config_int(cfg, "auth.rate_free_failures"),
+        .base_ms = config_ms(cfg, "auth.rate_base"),
+        .max_ms = config_ms(cfg, "auth.rate_max"),
+    };
+    app->ratelimit = ratelimit_new(&ro);
+    ro.free_failures *= 10; /* one address may carry many users (NAT, proxies) */
+    app->ratelimit_ip = ratelimit_new(&ro);
+    webauthn_rp(app, issuer);
 
     const char *host = config_str(cfg, "xmpp.host");
     struct session_mgr_opts so = {
@@ -155,7 +270,11 @@ static int app_start(struct app *app)
         .ring_len = 1024,
         .events = { .meet_base = issuer },
         .on_session_end = api_on_session_end,
-        .data = app->auth,
+        .on_credential = api_on_credential,
+        .request_fast = true,
+        .ua_seed = app->ua_seed,
+        .ua_seed_len = sizeof(app->ua_seed),
+        .data = &app->deps,
     };
     app->sessions = session_mgr_new(&so);
 
@@ -175,21 +294,35 @@ static int app_start(struct app *app)
         mem_free(issuer);
         return -EADDRINUSE;
     }
-    app->sse = sse_hub_new(app->tick, config_ms(cfg, "sse.heartbeat"),
-                           config_size(cfg, "sse.max_queue"));
-    app->deps = (struct api_deps){
-        .http = app->http,
-        .auth = app->auth,
-        .sessions = app->sessions,
-        .sse = app->sse,
-        .max_streams_per_user = (unsigned)config_int(cfg, "sse.max_streams_per_user"),
-    };
-    int rc = api_register_all(&app->deps);
+    app->sse =
+        sse_hub_new(app->tick, config_ms(cfg, "sse.heartbeat"), config_size(cfg, "sse.max_queue"));
+    struct api_deps *d = &app->deps; /* vault_key was filled above */
+    d->http = app->http;
+    d->auth = app->auth;
+    d->sessions = app->sessions;
+    d->sse = app->sse;
+    d->db = app->db;
+    d->tick = app->tick;
+    d->ratelimit = app->ratelimit;
+    d->ratelimit_ip = app->ratelimit_ip;
+    d->max_streams_per_user = (unsigned)config_int(cfg, "sse.max_streams_per_user");
+    d->domain = config_str(cfg, "xmpp.domain");
+    d->store_password = config_bool(cfg, "vault.store_password");
+    d->totp_single_factor = config_bool(cfg, "auth.totp_single_factor");
+    d->totp_issuer = config_str(cfg, "auth.totp_issuer");
+    d->basic_cache_ms = config_ms(cfg, "auth.basic_cache");
+    d->trusted_proxies = config_str(cfg, "http.trusted_proxies");
+    d->rp_id = app->rp_id;
+    d->rp_name = config_str(cfg, "webauthn.rp_name");
+    d->origins = app->origins;
+    d->user_verification = config_str(cfg, "webauthn.user_verification");
+    rc = api_register_all(d);
     if (rc < 0) {
         log_error("routes_failed", "err=%s", uv_err_name(rc));
         mem_free(issuer);
         return rc;
     }
+    log_info("webauthn", "rp_id=%s origins=%s", app->rp_id, app->origins);
     log_info("listening", "http=%s port=%d xmpp=%s:%d domain=%s tls=%s web_root=%s version=%s",
              ho.listen, http_server_port(app->http), so.host, so.port, so.domain,
              config_str(cfg, "xmpp.tls"), ho.web_root, SG_VERSION);
@@ -265,7 +398,14 @@ int main(int argc, char **argv)
             on_sessions_freed(&app);
     }
     uv_run(&app.loop, UV_RUN_DEFAULT);
+    api_free(&app.deps);
+    store_db_close(app.db); /* runs what is still queued (token writes) */
+    uv_run(&app.loop, UV_RUN_DEFAULT);
     int crc = uv_loop_close(&app.loop);
+    ratelimit_free(app.ratelimit);
+    ratelimit_free(app.ratelimit_ip);
+    OPENSSL_cleanse(app.deps.vault_key, sizeof(app.deps.vault_key));
+    OPENSSL_cleanse(app.ua_seed, sizeof(app.ua_seed));
     if (crc != 0)
         log_warn("loop_not_closed", "err=%s", uv_err_name(crc));
     auth_free(app.auth);

@@ -28,16 +28,18 @@ struct api_deps {
     struct sse_hub *sse;
     struct store_db *db;
     struct tick *tick;
-    struct ratelimit *ratelimit; /* keys "u:<user>" and "ip:<address>" */
+    struct ratelimit *ratelimit;    /* per username ("u:<user>") */
+    struct ratelimit *ratelimit_ip; /* per client address ("ip:<addr>"): more free failures,
+                                       since many users may share one address (NAT) */
     unsigned max_streams_per_user;
-    const char *domain;            /* xmpp.domain */
-    uint8_t vault_key[32];         /* seals vault entries */
-    bool store_password;           /* vault.store_password */
+    const char *domain;    /* xmpp.domain */
+    uint8_t vault_key[32]; /* seals vault entries */
+    bool store_password;   /* vault.store_password */
     bool totp_single_factor;
     const char *totp_issuer;
     uint64_t basic_cache_ms;
-    const char *trusted_proxies;   /* http.trusted_proxies */
-    const char *rp_id;             /* resolved WebAuthn settings */
+    const char *trusted_proxies; /* http.trusted_proxies */
+    const char *rp_id;           /* resolved WebAuthn settings */
     const char *rp_name;
     const char *origins;           /* comma-separated */
     const char *user_verification; /* required|preferred|discouraged */

@@ -8,15 +8,15 @@
 #include "api/api.h"
 #include "http/http.h"
 
-#define API_PREFIX      "/sparkweb/api/rest"
-#define API_USER_MAX    1024
-#define API_PASS_MAX    1024
+#define API_PREFIX   "/sparkweb/api/rest"
+#define API_USER_MAX 1024
+#define API_PASS_MAX 1024
 
 struct session;
 struct map;
 
 struct api_state {
-    struct map *ceremonies; /* "<kind>:<user>" -> struct api_ceremony (webauthn_api.c) */
+    struct map *ceremonies;   /* "<kind>:<user>" -> struct api_ceremony (webauthn_api.c) */
     struct api_route *routes; /* wrappers made by api__route_user, freed at api_free */
 };
 
@@ -53,8 +53,7 @@ bool api__authenticate(const struct api_deps *d, struct http_req *req, char user
  * with Retry-After and returns false when either key is blocked. Capture the client address
  * (api__client_ip) while the handler runs: headers are gone after it returns. */
 void api__client_ip(const struct api_deps *d, struct http_req *req, char out[64]);
-bool api__rate_check(struct api_deps *d, struct http_req *req, const char *user,
-                     const char *ip);
+bool api__rate_check(struct api_deps *d, struct http_req *req, const char *user, const char *ip);
 void api__rate_fail(struct api_deps *d, const char *user, const char *ip);
 void api__rate_ok(struct api_deps *d, const char *user, const char *ip);
 

@@ -210,8 +210,7 @@ static void rate_key(char *out, size_t len, const char *prefix, const char *v)
     snprintf(out, len, "%s:%s", prefix, v);
 }
 
-bool api__rate_check(struct api_deps *d, struct http_req *req, const char *user,
-                     const char *ip)
+bool api__rate_check(struct api_deps *d, struct http_req *req, const char *user, const char *ip)
 {
     if (d->ratelimit == NULL)
         return true;
@@ -223,7 +222,7 @@ bool api__rate_check(struct api_deps *d, struct http_req *req, const char *user,
         wait = ratelimit_check(d->ratelimit, k, now);
     }
     rate_key(k, sizeof(k), "ip", ip);
-    w = ratelimit_check(d->ratelimit, k, now);
+    w = d->ratelimit_ip ? ratelimit_check(d->ratelimit_ip, k, now) : 0;
     if (w > wait)
         wait = w;
     if (wait == 0)
@@ -248,7 +247,8 @@ void api__rate_fail(struct api_deps *d, const char *user, const char *ip)
         ratelimit_fail(d->ratelimit, k, now);
     }
     rate_key(k, sizeof(k), "ip", ip);
-    ratelimit_fail(d->ratelimit, k, now);
+    if (d->ratelimit_ip)
+        ratelimit_fail(d->ratelimit_ip, k, now);
 }
 
 void api__rate_ok(struct api_deps *d, const char *user, const char *ip)
@@ -368,8 +368,8 @@ static void route_entry(struct http_req *req, void *data)
     struct auth_call *c = mem_calloc(1, sizeof(*c));
     c->r = r;
     c->req = req;
-    if (token != NULL && auth_basic_parse(token, c->user, sizeof(c->user), c->password,
-                                          sizeof(c->password)) == 0) {
+    if (token != NULL &&
+        auth_basic_parse(token, c->user, sizeof(c->user), c->password, sizeof(c->password)) == 0) {
         api__client_ip(d, req, c->ip);
         struct session *s = session_find(d->sessions, c->user);
         bool cached = auth_pwcache_check(d->auth, c->user, c->password, tick_now(d->tick));

@@ -1,107 +1,318 @@
-/* auth_api.c: the authentication tag: password login and logout (contract §1.1 A1, A2). */
+/* auth_api.c: the authentication tag's password flows (contract §1.1 A1-A3) and the token
+ * lifecycle: password login, logout, in-band registration, refresh-token rotation. */
 #include "api/api_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "auth/auth.h"
 #include "core/mem.h"
+#include "core/tick.h"
 #include "session/session.h"
 #include "xmpp/jid.h"
+#include "xmpp/stanza.h"
+#include "xmpp/stream.h"
 
 #define LOG_MODULE "api"
 #include "core/log.h"
 
-/* A login in progress: the HTTP request waits for the XMPP server's verdict. */
-struct login_call {
-    const struct api_deps *d;
+/* A password call in progress: the HTTP request waits for the XMPP server's verdict. */
+struct pw_call {
+    struct api_deps *d;
     struct http_req *req;
     struct session_login *login;
+    struct xmpp_register *reg;
+    struct api_ensure *ensure;
+    char user[API_USER_MAX];
+    char password[API_PASS_MAX];
+    char ip[64];
+    char family[AUTH_FAMILY_LEN];
+    char refresh[300];
 };
 
-static void login_aborted(struct http_req *req, void *data)
+static void pw_free(struct pw_call *c)
 {
-    struct login_call *c = data;
+    OPENSSL_cleanse(c->password, sizeof(c->password));
+    OPENSSL_cleanse(c->refresh, sizeof(c->refresh));
+    mem_free(c);
+}
+
+static void pw_aborted(struct http_req *req, void *data)
+{
+    struct pw_call *c = data;
     (void)req;
     session_login_cancel(c->login);
-    mem_free(c);
+    xmpp_register_cancel(c->reg);
+    api__ensure_cancel(c->ensure);
+    pw_free(c);
+}
+
+/* Validates {username} and the password body and applies the rate limit. NULL when it has
+ * replied. */
+static struct pw_call *pw_begin(struct api_deps *d, struct http_req *req)
+{
+    const char *username = http_req_param(req, "username");
+    if (!xmpp_jid_local_valid(username) || strlen(username) >= API_USER_MAX) {
+        api__error(req, 400, "invalid username");
+        return NULL;
+    }
+    struct pw_call *c = mem_calloc(1, sizeof(*c));
+    c->d = d;
+    c->req = req;
+    snprintf(c->user, sizeof(c->user), "%s", username);
+    api__client_ip(d, req, c->ip);
+    if (!api__rate_check(d, req, c->user, c->ip)) {
+        pw_free(c);
+        return NULL;
+    }
+    if (!api__password_body(req, c->password)) {
+        api__error(req, 400, "the body must be the password (UTF-8 text, 1-1023 bytes)");
+        pw_free(c);
+        return NULL;
+    }
+    return c;
 }
 
 static void login_done(struct session_mgr *mgr, int status, struct session *s, void *data)
 {
-    struct login_call *c = data;
-    (void)mgr;
+    struct pw_call *c = data;
+    c->login = NULL;
     http_req_on_abort(c->req, NULL, NULL);
     if (status != 0) {
+        if (status == -EACCES)
+            api__rate_fail(c->d, c->user, c->ip);
+        log_info("login_refused", "user=%s ip=%s err=%s", c->user, c->ip, uv_err_name(status));
         api__error_errno(c->req, status, "login failed");
     } else {
-        char *token = auth_token_issue(c->d->auth, session_username(s));
-        json_t *body = json_object();
-        json_object_set_new(body, "token", json_string(token));
-        http_reply_json(c->req, 200, body);
-        mem_free(token);
-        log_info("login", "user=%s sessions=%zu", session_username(s), session_mgr_count(mgr));
+        api__rate_ok(c->d, c->user, c->ip);
+        auth_pwcache_put(c->d->auth, c->user, c->password, tick_now(c->d->tick),
+                         c->d->basic_cache_ms);
+        api__vault_password(c->d, c->user, c->password);
+        api__reply_tokens(c->d, c->req, c->user, NULL);
+        log_info("login", "user=%s ip=%s sessions=%zu", session_username(s), c->ip,
+                 session_mgr_count(mgr));
     }
-    mem_free(c);
+    pw_free(c);
+}
+
+static void pw_login(struct pw_call *c, session_login_cb *done)
+{
+    int rc = session_login(c->d->sessions, c->user, c->password, done, c, &c->login);
+    if (rc < 0) {
+        api__error_errno(c->req, rc, "login failed");
+        pw_free(c);
+        return;
+    }
+    http_req_on_abort(c->req, pw_aborted, c);
 }
 
 /* POST /login/{username} — body: the password (any content type). */
 static void handle_login(struct http_req *req, void *data)
 {
-    const struct api_deps *d = data;
-    const char *username = http_req_param(req, "username");
-    size_t len;
-    const char *password = http_req_body(req, &len);
-    if (!xmpp_jid_local_valid(username)) {
-        api__error(req, 400, "invalid username");
-        return;
-    }
-    if (len == 0 || memchr(password, '\0', len) != NULL || !api__xml_text_valid(password, len)) {
-        api__error(req, 401, "not-authorized");
-        return;
-    }
-    struct login_call *c = mem_calloc(1, sizeof(*c));
-    c->d = d;
-    c->req = req;
-    int rc = session_login(d->sessions, username, password, login_done, c, &c->login);
-    if (rc < 0) {
-        mem_free(c);
-        api__error_errno(req, rc, "login failed");
-        return;
-    }
-    http_req_on_abort(req, login_aborted, c);
+    struct pw_call *c = pw_begin(data, req);
+    if (c != NULL)
+        pw_login(c, login_done);
 }
 
-/* POST /logout — closes the user's shared session (all tabs) and revokes the token. */
+/* ---- registration (A3) ---- */
+
+static void vcard_set_done(struct session *s, int status, const struct xmpp_stanza *reply,
+                           void *data)
+{
+    (void)reply;
+    (void)data;
+    if (status != 0)
+        log_info("vcard_not_set", "user=%s err=%s", session_username(s), uv_err_name(status));
+}
+
+/* The contract's defaults for a new account: FN = username with its first letter upper-cased,
+ * EMAIL = username@domain (XEP-0054). */
+static void set_default_vcard(struct api_deps *d, struct session *s, const char *user)
+{
+    char fn[API_USER_MAX];
+    snprintf(fn, sizeof(fn), "%s", user);
+    if (fn[0] >= 'a' && fn[0] <= 'z')
+        fn[0] = (char)(fn[0] - 'a' + 'A');
+    char email[API_USER_MAX + 256];
+    snprintf(email, sizeof(email), "%s@%s", user, d->domain);
+    struct xmpp_stanza *iq = xmpp_stanza_new("iq", XMPP_NS_CLIENT);
+    xmpp_stanza_set_attr(iq, "type", "set");
+    struct xmpp_stanza *vc = xmpp_stanza_add_child(iq, "vCard", "vcard-temp");
+    xmpp_stanza_add_text_child(vc, "FN", NULL, fn);
+    struct xmpp_stanza *em = xmpp_stanza_add_child(vc, "EMAIL", NULL);
+    xmpp_stanza_add_child(em, "INTERNET", NULL);
+    xmpp_stanza_add_text_child(em, "USERID", NULL, email);
+    session_send_iq(s, iq, 0, vcard_set_done, NULL);
+    xmpp_stanza_unref(iq);
+}
+
+static void register_login_done(struct session_mgr *mgr, int status, struct session *s, void *data)
+{
+    struct pw_call *c = data;
+    if (status == 0)
+        set_default_vcard(c->d, s, c->user);
+    login_done(mgr, status, s, data);
+}
+
+static void register_done(int status, void *data)
+{
+    struct pw_call *c = data;
+    c->reg = NULL;
+    if (status != 0) {
+        http_req_on_abort(c->req, NULL, NULL);
+        api__rate_fail(c->d, c->user, c->ip);
+        log_info("register_refused", "user=%s ip=%s err=%s", c->user, c->ip, uv_err_name(status));
+        if (status == -EINVAL)
+            api__error(c->req, 400, "user cannot be created (the server refused the data)");
+        else
+            api__error_errno(c->req, status, "registration failed");
+        pw_free(c);
+        return;
+    }
+    log_info("registered", "user=%s ip=%s", c->user, c->ip);
+    http_req_on_abort(c->req, NULL, NULL);
+    pw_login(c, register_login_done);
+}
+
+/* POST /register/{username} — body: the new password. */
+static void handle_register(struct http_req *req, void *data)
+{
+    struct pw_call *c = pw_begin(data, req);
+    if (c == NULL)
+        return;
+    int rc = session_register(c->d->sessions, c->user, c->password, register_done, c, &c->reg);
+    if (rc < 0) {
+        api__error_errno(req, rc, "registration failed");
+        pw_free(c);
+        return;
+    }
+    http_req_on_abort(req, pw_aborted, c);
+}
+
+/* ---- refresh (our addition) ---- */
+
+static void refresh_ready(int status, struct session *s, void *data)
+{
+    struct pw_call *c = data;
+    (void)s;
+    c->ensure = NULL;
+    http_req_on_abort(c->req, NULL, NULL);
+    if (status != 0) {
+        api__error_errno(c->req, status == -ENOKEY ? -ENOKEY : status,
+                         "xmpp session could not be established");
+        pw_free(c);
+        return;
+    }
+    char user[API_USER_MAX];
+    int rc = auth_refresh_use(c->d->auth, c->refresh, user, sizeof(user), c->family);
+    if (rc != 0) {
+        api__error(c->req, 401, rc == -EALREADY ? "refresh token reused" : "invalid refresh token");
+    } else {
+        api__reply_tokens(c->d, c->req, user, c->family);
+        log_info("refreshed", "user=%s ip=%s", user, c->ip);
+    }
+    pw_free(c);
+}
+
+/* The refresh token from the body: raw text, or JSON {"refreshToken": "..."}. */
+static bool refresh_from_body(struct http_req *req, char *out, size_t len)
+{
+    size_t bl;
+    const char *body = http_req_body(req, &bl);
+    while (bl > 0 && (*body == ' ' || *body == '\n' || *body == '\r')) {
+        body++;
+        bl--;
+    }
+    if (bl > 0 && body[0] == '{') {
+        json_t *j = json_loadb(body, bl, 0, NULL);
+        const char *t = json_string_value(json_object_get(j, "refreshToken"));
+        bool ok = t != NULL && strlen(t) < len;
+        if (ok)
+            snprintf(out, len, "%s", t);
+        json_decref(j);
+        return ok;
+    }
+    while (bl > 0 && (body[bl - 1] == ' ' || body[bl - 1] == '\n' || body[bl - 1] == '\r'))
+        bl--;
+    if (bl == 0 || bl >= len || memchr(body, '\0', bl) != NULL)
+        return false;
+    memcpy(out, body, bl);
+    out[bl] = '\0';
+    return true;
+}
+
+/* POST /token/refresh — body: the refresh token. Rotates it: the answer carries a new access
+ * token and a new refresh token of the same family; the old one is spent. */
+static void handle_refresh(struct http_req *req, void *data)
+{
+    struct api_deps *d = data;
+    struct pw_call *c = mem_calloc(1, sizeof(*c));
+    c->d = d;
+    c->req = req;
+    api__client_ip(d, req, c->ip);
+    if (!api__rate_check(d, req, NULL, c->ip)) {
+        pw_free(c);
+        return;
+    }
+    if (!refresh_from_body(req, c->refresh, sizeof(c->refresh))) {
+        api__error(req, 400, "the body must be the refresh token");
+        pw_free(c);
+        return;
+    }
+    int rc = auth_refresh_peek(d->auth, c->refresh, c->user, sizeof(c->user));
+    if (rc != 0) {
+        api__rate_fail(d, NULL, c->ip);
+        log_info("refresh_refused", "ip=%s why=%s", c->ip, rc == -EALREADY ? "reused" : "unknown");
+        api__error(req, 401, rc == -EALREADY ? "refresh token reused" : "invalid refresh token");
+        pw_free(c);
+        return;
+    }
+    c->ensure = api__ensure_session(d, c->user, refresh_ready, c);
+    http_req_on_abort(req, pw_aborted, c);
+}
+
+/* ---- logout (A2) ---- */
+
+/* POST /logout — closes the user's shared session (all tabs: contract §2.5, reference
+ * behaviour) and revokes every token of the user, access and refresh. */
 static void handle_logout(struct http_req *req, void *data)
 {
-    const struct api_deps *d = data;
+    struct api_deps *d = data;
     char user[API_USER_MAX];
     if (!api__authenticate(d, req, user))
         return;
-    const char *token = auth_token_from_header(http_req_header(req, "authorization"));
-    auth_token_revoke(d->auth, token);
+    auth_token_revoke_user(d->auth, user);
+    auth_pwcache_forget(d->auth, user);
     struct session *s = session_find(d->sessions, user);
     if (s == NULL) {
         api__error(req, 400, "xmpp connection not found");
         return;
     }
-    session_logout(s); /* on_session_end revokes the user's other tokens */
+    session_logout(s);
     log_info("logout", "user=%s", user);
     http_reply_empty(req, 200);
 }
 
-int api__auth_register(const struct api_deps *d)
+int api__auth_register(struct api_deps *d)
 {
-    int rc = http_route(d->http, HTTP_POST, API_PREFIX "/login/{username}", handle_login,
-                        (void *)d);
+    int rc = http_route(d->http, HTTP_POST, API_PREFIX "/login/{username}", handle_login, d);
     if (rc == 0)
-        rc = http_route(d->http, HTTP_POST, API_PREFIX "/logout", handle_logout, (void *)d);
+        rc = http_route(d->http, HTTP_POST, API_PREFIX "/logout", handle_logout, d);
+    if (rc == 0)
+        rc = http_route(d->http, HTTP_POST, API_PREFIX "/register/{username}", handle_register, d);
+    if (rc == 0)
+        rc = http_route(d->http, HTTP_POST, API_PREFIX "/token/refresh", handle_refresh, d);
     return rc;
 }
 
 void api_on_session_end(const char *username, const char *reason, void *data)
 {
-    size_t n = auth_token_revoke_user(data, username);
+    struct api_deps *d = data;
+    if (strcmp(reason, "logout") != 0)
+        return; /* tokens stay valid: the next call re-opens the session from the vault */
+    size_t n = auth_token_revoke_user(d->auth, username);
     log_debug("tokens_revoked", "user=%s reason=%s count=%zu", username, reason, n);
 }

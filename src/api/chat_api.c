@@ -14,21 +14,6 @@
 
 #define NS_JIVE_PROPS "http://www.jivesoftware.com/xmlns/xmpp/properties"
 
-/* The session of an authenticated caller, or NULL after replying 400 (contract wording). */
-static struct session *caller_session(const struct api_deps *d, struct http_req *req)
-{
-    char user[API_USER_MAX];
-    if (!api__authenticate(d, req, user))
-        return NULL;
-    struct session *s = session_find(d->sessions, user);
-    if (s == NULL) {
-        api__error(req, 400, "xmpp connection not found");
-        return NULL;
-    }
-    session_touch(s);
-    return s;
-}
-
 /* Builds the message of C2: a JSON object body becomes Jive property "data" (the whole text)
  * plus <body> from its "body" member; any other text is a plain chat body. */
 static struct xmpp_stanza *build_message(const char *to, const char *text)
@@ -58,12 +43,12 @@ static struct xmpp_stanza *build_message(const char *to, const char *text)
 }
 
 /* POST /chat/message/{to} — body: text or a JSON object. */
-static void handle_message(struct http_req *req, void *data)
+static void handle_message(struct http_req *req, const char *user, struct session *s,
+                           struct api_deps *d)
 {
-    const struct api_deps *d = data;
-    struct session *s = caller_session(d, req);
-    if (s == NULL)
-        return;
+    (void)user;
+    (void)d;
+    session_touch(s);
     const char *to = http_req_param(req, "to");
     struct xmpp_jid jid;
     if (xmpp_jid_parse(&jid, to) < 0) {
@@ -97,8 +82,8 @@ static void handle_message(struct http_req *req, void *data)
     http_reply_empty(req, 200);
 }
 
-int api__chat_register(const struct api_deps *d)
+int api__chat_register(struct api_deps *d)
 {
-    return http_route(d->http, HTTP_POST, API_PREFIX "/chat/message/{to}", handle_message,
-                      (void *)d);
+    return api__route_user(d, HTTP_POST, API_PREFIX "/chat/message/{to}", handle_message,
+                           API_NEED_SESSION);
 }

@@ -55,8 +55,8 @@ void api_on_credential(const char *username, const struct xmpp_scram_cred *scram
         json_decref(j); /* jansson keeps copies: zeroing them is not possible; short-lived */
     }
     if (fast != NULL) {
-        json_t *j = json_pack("{s:s, s:s, s:I}", "mech", fast->mech, "token", fast->token,
-                              "expiry", (json_int_t)fast->expiry);
+        json_t *j = json_pack("{s:s, s:s, s:I}", "mech", fast->mech, "token", fast->token, "expiry",
+                              (json_int_t)fast->expiry);
         char *text = json_dumps(j, JSON_COMPACT);
         vault_put(d, username, "fast", text, strlen(text));
         OPENSSL_cleanse(text, strlen(text));
@@ -73,7 +73,13 @@ void api__vault_password(struct api_deps *d, const char *user, const char *passw
 
 /* ---- re-opening a session from the vault ---- */
 
-enum { CAND_FAST, CAND_SCRAM, CAND_PASSWORD, CAND_N };
+enum {
+    CAND_FAST,
+    CAND_SCRAM,
+    CAND_PASSWORD,
+    CAND_N
+};
+
 static const char *const cand_kind[CAND_N] = { "fast", "scram", "password" };
 
 struct api_ensure {
@@ -82,9 +88,9 @@ struct api_ensure {
     api_ensure_cb *cb;
     void *data;
     struct session_login *login;
-    bool cancelled;  /* while the store call runs */
+    bool cancelled; /* while the store call runs */
     bool in_store;
-    int tried;       /* next candidate index */
+    int tried;              /* next candidate index */
     uint8_t *plain[CAND_N]; /* opened entries (wiped) */
     size_t plain_len[CAND_N];
 };
@@ -135,8 +141,8 @@ static bool parse_scram(const uint8_t *plain, struct xmpp_scram_cred *out)
     uint8_t *raw = NULL;
     size_t rl = 0;
     if (mech && salt && sp && iter > 0 && strlen(mech) < sizeof(out->mech) &&
-        strlen(salt) < sizeof(out->salt) &&
-        b64_decode(sp, strlen(sp), B64_STD, &raw, &rl) == 0 && rl <= sizeof(out->salted_password)) {
+        strlen(salt) < sizeof(out->salt) && b64_decode(sp, strlen(sp), B64_STD, &raw, &rl) == 0 &&
+        rl <= sizeof(out->salted_password)) {
         snprintf(out->mech, sizeof(out->mech), "%s", mech);
         snprintf(out->salt, sizeof(out->salt), "%s", salt);
         out->iterations = (uint32_t)iter;
@@ -201,8 +207,7 @@ static void ensure_next(struct api_ensure *e)
     }
 }
 
-static void ensure_vault_got(int status, const struct store_vault_entry *ent, size_t n,
-                             void *data)
+static void ensure_vault_got(int status, const struct store_vault_entry *ent, size_t n, void *data)
 {
     struct api_ensure *e = data;
     e->in_store = false;

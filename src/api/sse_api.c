@@ -3,6 +3,7 @@
 #include "api/api_int.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,26 +50,9 @@ static void on_stream_closed(struct sse_stream *st, void *data)
     mem_free(c);
 }
 
-static void handle_sse(struct http_req *req, void *data)
+static void open_stream(const struct api_deps *d, struct http_req *req, const char *user,
+                        struct session *s)
 {
-    const struct api_deps *d = data;
-    const char *token = http_req_query(req, "token");
-    if (token == NULL || *token == '\0') {
-        api__error(req, 401, "missing token");
-        return;
-    }
-    char user[API_USER_MAX];
-    enum jwt_status jst = auth_token_check(d->auth, token, user, sizeof(user));
-    if (jst != JWT_OK) {
-        log_info("sse_refused", "why=%s", jwt_status_str(jst));
-        api__error(req, 401, jwt_status_str(jst));
-        return;
-    }
-    struct session *s = session_find(d->sessions, user);
-    if (s == NULL) {
-        api__error(req, 401, "xmpp connection not found");
-        return;
-    }
     if (session_sink_count(s) >= d->max_streams_per_user) {
         api__error(req, 429, "too many event streams");
         return;
@@ -86,20 +70,68 @@ static void handle_sse(struct http_req *req, void *data)
     log_debug("sse_open", "user=%s streams=%zu", user, session_sink_count(s));
 }
 
-int api__sse_register(const struct api_deps *d)
+/* A stream whose user's session is being re-opened from the vault. */
+struct sse_wait {
+    struct api_deps *d;
+    struct http_req *req;
+    struct api_ensure *ensure;
+    char user[API_USER_MAX];
+};
+
+static void sse_wait_aborted(struct http_req *req, void *data)
 {
-    int rc = http_route(d->http, HTTP_GET, "/sparkweb/sse", handle_sse, (void *)d);
-    if (rc == 0)
-        rc = http_route(d->http, HTTP_GET, "/sparkweb/api/sse", handle_sse, (void *)d);
-    return rc;
+    struct sse_wait *w = data;
+    (void)req;
+    api__ensure_cancel(w->ensure);
+    mem_free(w);
 }
 
-int api_register_all(const struct api_deps *deps)
+static void sse_session_ready(int status, struct session *s, void *data)
 {
-    int rc = api__auth_register(deps);
+    struct sse_wait *w = data;
+    http_req_on_abort(w->req, NULL, NULL);
+    if (status != 0) {
+        log_info("sse_refused", "user=%s why=no_session err=%s", w->user, uv_err_name(status));
+        api__error(w->req, 401, "xmpp connection not found");
+    } else {
+        open_stream(w->d, w->req, w->user, s);
+    }
+    mem_free(w);
+}
+
+static void handle_sse(struct http_req *req, void *data)
+{
+    struct api_deps *d = data;
+    const char *token = http_req_query(req, "token");
+    if (token == NULL || *token == '\0') {
+        api__error(req, 401, "missing token");
+        return;
+    }
+    char user[API_USER_MAX];
+    enum jwt_status jst = auth_token_check(d->auth, token, user, sizeof(user));
+    if (jst != JWT_OK) {
+        log_info("sse_refused", "why=%s", jwt_status_str(jst));
+        api__error(req, 401, jwt_status_str(jst));
+        return;
+    }
+    struct session *s = session_find(d->sessions, user);
+    if (s != NULL) {
+        open_stream(d, req, user, s);
+        return;
+    }
+    /* a valid token but no session (idle expiry, gateway restart): re-open from the vault */
+    struct sse_wait *w = mem_calloc(1, sizeof(*w));
+    w->d = d;
+    w->req = req;
+    snprintf(w->user, sizeof(w->user), "%s", user);
+    w->ensure = api__ensure_session(d, user, sse_session_ready, w);
+    http_req_on_abort(req, sse_wait_aborted, w);
+}
+
+int api__sse_register(struct api_deps *d)
+{
+    int rc = http_route(d->http, HTTP_GET, "/sparkweb/sse", handle_sse, d);
     if (rc == 0)
-        rc = api__chat_register(deps);
-    if (rc == 0)
-        rc = api__sse_register(deps);
+        rc = http_route(d->http, HTTP_GET, "/sparkweb/api/sse", handle_sse, d);
     return rc;
 }

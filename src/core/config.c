@@ -84,7 +84,8 @@ static const struct config_key keys[] = {
       "How long a password verified for Basic auth is remembered (as a salted hash, in memory) "
       "before the XMPP server is asked again; 0 asks every time a session must be opened." },
     { "auth.rate_free_failures", CONFIG_INT, "5", 1, 1000, NULL,
-      "Failed credential checks allowed per username and per client address before back-off." },
+      "Failed credential checks allowed per username before back-off (per client address: ten "
+      "times as many, since many users may share one address)." },
     { "auth.rate_base", CONFIG_DURATION, "1s", 1, 3600 * SEC, NULL,
       "First back-off after the free failures; it doubles with every further failure." },
     { "auth.rate_max", CONFIG_DURATION, "15m", 1, DAY, NULL,

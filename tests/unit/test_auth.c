@@ -1,17 +1,18 @@
 /* test_auth.c: HS256 tokens: issue/check/revoke, and every tampering case refused. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <cmocka.h>
 
 #include "auth/auth.h"
+#include "auth/vault.h"
 #include "core/b64.h"
 #include "core/mem.h"
 
@@ -25,7 +26,8 @@ static const uint8_t other_key[AUTH_KEY_LEN] = "fedcba9876543210fedcba9876543210
 
 static struct auth *new_auth(void)
 {
-    struct auth_opts o = { .domain = "example.org", .issuer = "https://gw.example.org",
+    struct auth_opts o = { .domain = "example.org",
+                           .issuer = "https://gw.example.org",
                            .lifetime_ms = 3600 * 1000 };
     memcpy(o.key, key, sizeof(key));
     return auth_new(&o);
@@ -78,8 +80,8 @@ static void issued_token_checks_and_carries_contract_claims(void **state)
     assert_string_equal(json_string_value(json_object_get(claims, "aud")), "example.org");
     assert_string_equal(json_string_value(json_object_get(claims, "iss")),
                         "https://gw.example.org");
-    assert_string_equal(json_string_value(json_array_get(json_object_get(claims, "permissions"), 0)),
-                        "full");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(claims, "permissions"), 0)), "full");
     json_int_t iat = json_integer_value(json_object_get(claims, "iat"));
     json_int_t exp = json_integer_value(json_object_get(claims, "exp"));
     assert_int_equal(exp - iat, 3600);
@@ -121,7 +123,8 @@ struct tamper_case {
 };
 
 #define FUTURE "4102444800" /* 2100-01-01 */
-#define GOOD_PAYLOAD "{\"sub\":\"alice\",\"aud\":\"example.org\",\"iat\":1700000000,\"exp\":" FUTURE "}"
+#define GOOD_PAYLOAD \
+    "{\"sub\":\"alice\",\"aud\":\"example.org\",\"iat\":1700000000,\"exp\":" FUTURE "}"
 
 static const struct tamper_case tamper_cases[] = {
     { "correct", "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", GOOD_PAYLOAD, key, NULL, JWT_OK },
@@ -131,8 +134,7 @@ static const struct tamper_case tamper_cases[] = {
     { "alg HS512", "{\"alg\":\"HS512\"}", GOOD_PAYLOAD, key, NULL, JWT_BAD_ALG },
     { "alg RS256 (confusion)", "{\"alg\":\"RS256\"}", GOOD_PAYLOAD, key, NULL, JWT_BAD_ALG },
     { "no alg", "{\"typ\":\"JWT\"}", GOOD_PAYLOAD, key, NULL, JWT_BAD_ALG },
-    { "crit header", "{\"alg\":\"HS256\",\"crit\":[\"x\"]}", GOOD_PAYLOAD, key, NULL,
-      JWT_BAD_ALG },
+    { "crit header", "{\"alg\":\"HS256\",\"crit\":[\"x\"]}", GOOD_PAYLOAD, key, NULL, JWT_BAD_ALG },
     { "wrong key", "{\"alg\":\"HS256\"}", GOOD_PAYLOAD, other_key, NULL, JWT_BAD_SIG },
     { "garbage sig", "{\"alg\":\"HS256\"}", GOOD_PAYLOAD, NULL, "AAAA", JWT_BAD_SIG },
     { "expired", "{\"alg\":\"HS256\"}",
@@ -208,6 +210,183 @@ static void authorization_header_forms(void **state)
     assert_null(auth_token_from_header("Bearer null"));
 }
 
+/* ---- refresh tokens, journal, Basic, password cache, vault ---- */
+
+struct jlog {
+    int puts, used, dels, del_users, del_fams;
+    char last_family[64];
+};
+
+static void jl_put(const struct auth_token_rec *r, void *d)
+{
+    struct jlog *j = d;
+    j->puts++;
+    snprintf(j->last_family, sizeof(j->last_family), "%s", r->family);
+}
+
+static void jl_used(const char *id, void *d)
+{
+    (void)id;
+    ((struct jlog *)d)->used++;
+}
+
+static void jl_del(const char *id, void *d)
+{
+    (void)id;
+    ((struct jlog *)d)->dels++;
+}
+
+static void jl_del_user(const char *u, void *d)
+{
+    (void)u;
+    ((struct jlog *)d)->del_users++;
+}
+
+static void jl_del_fam(const char *f, void *d)
+{
+    (void)f;
+    ((struct jlog *)d)->del_fams++;
+}
+
+static struct auth *journaled(struct jlog *j, struct auth_journal *jr)
+{
+    *jr = (struct auth_journal){ jl_put, jl_used, jl_del, jl_del_user, jl_del_fam, j };
+    struct auth_opts o = { .domain = "example.org",
+                           .issuer = "https://gw.example.org",
+                           .lifetime_ms = 3600 * 1000,
+                           .journal = jr };
+    memcpy(o.key, key, sizeof(key));
+    return auth_new(&o);
+}
+
+static void refresh_rotation_and_reuse(void **state)
+{
+    (void)state;
+    struct jlog j = { 0 };
+    struct auth_journal jr;
+    struct auth *a = journaled(&j, &jr);
+    char *acc = NULL, *ref = NULL;
+    auth_token_issue_pair(a, "alice", NULL, &acc, &ref);
+    assert_int_equal(j.puts, 2);
+    assert_int_equal(strncmp(ref, "sgr_", 4), 0);
+    char user[64], fam[AUTH_FAMILY_LEN];
+    assert_int_equal(auth_token_check(a, acc, user, sizeof(user)), JWT_OK);
+    assert_int_equal(auth_refresh_peek(a, ref, user, sizeof(user)), 0);
+    assert_int_equal(auth_refresh_use(a, ref, user, sizeof(user), fam), 0);
+    assert_string_equal(user, "alice");
+    assert_int_equal(j.used, 1);
+    char *acc2 = NULL, *ref2 = NULL;
+    auth_token_issue_pair(a, user, fam, &acc2, &ref2);
+    assert_string_equal(j.last_family, fam);
+    /* replaying the spent token revokes the family: both access tokens and the new refresh */
+    assert_int_equal(auth_refresh_use(a, ref, user, sizeof(user), fam), -EALREADY);
+    assert_int_equal(j.del_fams, 1);
+    assert_int_equal(auth_token_check(a, acc, user, sizeof(user)), JWT_REVOKED);
+    assert_int_equal(auth_token_check(a, acc2, user, sizeof(user)), JWT_REVOKED);
+    assert_int_equal(auth_refresh_use(a, ref2, user, sizeof(user), fam), -ENOENT);
+    assert_int_equal(auth_refresh_use(a, "sgr_unknown", user, sizeof(user), fam), -ENOENT);
+    assert_int_equal(auth_refresh_use(a, "not-a-refresh", user, sizeof(user), fam), -ENOENT);
+    mem_free(acc);
+    mem_free(ref);
+    mem_free(acc2);
+    mem_free(ref2);
+    auth_free(a);
+}
+
+static void restore_and_revoke_user(void **state)
+{
+    (void)state;
+    struct jlog j = { 0 };
+    struct auth_journal jr;
+    struct auth *a = journaled(&j, &jr);
+    char *tok = auth_token_issue(a, "bob");
+    json_t *claims = NULL;
+    assert_int_equal(auth_jwt_verify(key, tok, "example.org", time(NULL), &claims), JWT_OK);
+    const char *jti = json_string_value(json_object_get(claims, "jti"));
+    /* a second table (after a restart) knows the token only once restored */
+    struct auth *b = new_auth();
+    char user[64];
+    assert_int_equal(auth_token_check(b, tok, user, sizeof(user)), JWT_REVOKED);
+    struct auth_token_rec r = {
+        .id = jti, .user = "bob", .family = "", .kind = AUTH_TOKEN_ACCESS, .exp = time(NULL) + 60
+    };
+    auth_token_restore(b, &r);
+    assert_int_equal(auth_token_check(b, tok, user, sizeof(user)), JWT_OK);
+    r.exp = time(NULL) - 1; /* expired records are ignored */
+    r.id = "other";
+    auth_token_restore(b, &r);
+    assert_int_equal(auth_token_count(b), 1);
+    assert_int_equal(auth_token_revoke_user(a, "bob"), 1);
+    assert_int_equal(j.del_users, 1);
+    json_decref(claims);
+    mem_free(tok);
+    auth_free(a);
+    auth_free(b);
+}
+
+static void basic_forms(void **state)
+{
+    (void)state;
+    char u[32], p[32];
+    assert_int_equal(auth_basic_parse("Basic YWxpY2U6cHc6eA==", u, sizeof(u), p, sizeof(p)), 0);
+    assert_string_equal(u, "alice");
+    assert_string_equal(p, "pw:x"); /* only the first colon splits */
+    assert_int_equal(auth_basic_parse("basic YWxpY2U6cHc=", u, sizeof(u), p, sizeof(p)), 0);
+    assert_int_equal(auth_basic_parse("YWxpY2U6cHc=", u, sizeof(u), p, sizeof(p)), 0);
+    assert_int_equal(auth_basic_parse("eyJh.eyJ.sig", u, sizeof(u), p, sizeof(p)), -EINVAL);
+    assert_int_equal(auth_basic_parse("Basic bm9jb2xvbg==", u, sizeof(u), p, sizeof(p)), -EINVAL);
+    assert_int_equal(auth_basic_parse("Basic OnB3", u, sizeof(u), p, sizeof(p)), -EINVAL);
+    assert_int_equal(auth_basic_parse("Basic !!!", u, sizeof(u), p, sizeof(p)), -EINVAL);
+    assert_int_equal(auth_basic_parse("", u, sizeof(u), p, sizeof(p)), -EINVAL);
+    assert_int_equal(auth_basic_parse(NULL, u, sizeof(u), p, sizeof(p)), -EINVAL);
+}
+
+static void password_cache(void **state)
+{
+    (void)state;
+    struct auth *a = new_auth();
+    assert_false(auth_pwcache_check(a, "alice", "pw", 1000));
+    auth_pwcache_put(a, "alice", "pw", 1000, 500);
+    assert_true(auth_pwcache_check(a, "alice", "pw", 1200));
+    assert_false(auth_pwcache_check(a, "alice", "pW", 1200));
+    assert_false(auth_pwcache_check(a, "bob", "pw", 1200));
+    assert_false(auth_pwcache_check(a, "alice", "pw", 1500)); /* expired */
+    auth_pwcache_put(a, "alice", "pw", 2000, 500);
+    auth_pwcache_forget(a, "alice");
+    assert_false(auth_pwcache_check(a, "alice", "pw", 2100));
+    auth_pwcache_put(a, "alice", "pw", 2000, 0); /* ttl 0 keeps nothing */
+    assert_false(auth_pwcache_check(a, "alice", "pw", 2001));
+    auth_free(a);
+}
+
+static void vault_seal_open(void **state)
+{
+    (void)state;
+    uint8_t k[VAULT_KEY_LEN], k2[VAULT_KEY_LEN];
+    memset(k, 7, sizeof(k));
+    memset(k2, 8, sizeof(k2));
+    size_t bl = 0, pl = 0;
+    uint8_t *blob = vault_seal(k, "alice", "scram", "secret-bytes", 12, &bl);
+    assert_non_null(blob);
+    assert_int_equal(bl, 12 + VAULT_OVERHEAD);
+    assert_null(memmem(blob, bl, "secret", 6));
+    uint8_t *p = vault_open(k, "alice", "scram", blob, bl, &pl);
+    assert_non_null(p);
+    assert_int_equal(pl, 12);
+    assert_memory_equal(p, "secret-bytes", 12);
+    mem_free(p);
+    assert_null(vault_open(k2, "alice", "scram", blob, bl, &pl));   /* other key */
+    assert_null(vault_open(k, "bob", "scram", blob, bl, &pl));      /* other user */
+    assert_null(vault_open(k, "alice", "password", blob, bl, &pl)); /* other kind */
+    blob[bl - 1] ^= 1;
+    assert_null(vault_open(k, "alice", "scram", blob, bl, &pl)); /* tampered */
+    assert_null(vault_open(k, "alice", "scram", blob, 5, &pl));  /* truncated */
+    uint8_t *b2 = vault_seal(k, "alice", "scram", "secret-bytes", 12, &bl);
+    assert_memory_not_equal(b2 + 1, blob + 1, 12); /* fresh nonce per seal */
+    mem_free(blob);
+    mem_free(b2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +396,11 @@ int main(void)
         cmocka_unit_test(malformed_strings_are_refused),
         cmocka_unit_test(a_valid_signature_from_another_table_is_revoked),
         cmocka_unit_test(authorization_header_forms),
+        cmocka_unit_test(refresh_rotation_and_reuse),
+        cmocka_unit_test(restore_and_revoke_user),
+        cmocka_unit_test(basic_forms),
+        cmocka_unit_test(password_cache),
+        cmocka_unit_test(vault_seal_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,36 @@
+/* api.c: route registration and the API's own state. */
+#include "api/api_int.h"
+
+#include "core/map.h"
+#include "core/mem.h"
+
+int api_register_all(struct api_deps *d)
+{
+    d->state = mem_calloc(1, sizeof(*d->state));
+    d->state->ceremonies = map_new();
+    int rc = api__auth_register(d);
+    if (rc == 0)
+        rc = api__totp_register(d);
+    if (rc == 0)
+        rc = api__webauthn_register(d);
+    if (rc == 0)
+        rc = api__chat_register(d);
+    if (rc == 0)
+        rc = api__sse_register(d);
+    return rc;
+}
+
+void api_free(struct api_deps *d)
+{
+    if (d == NULL || d->state == NULL)
+        return;
+    api__webauthn_free(d);
+    map_free(d->state->ceremonies);
+    while (d->state->routes) {
+        struct api_route *r = d->state->routes;
+        d->state->routes = *(struct api_route **)r; /* next is the first member */
+        mem_free(r);
+    }
+    mem_free(d->state);
+    d->state = NULL;
+}
