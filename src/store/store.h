@@ -14,9 +14,10 @@
  * the loop thread (never inside the call). Operations run one at a time in submission order, so
  * a put followed by a get sees the put. Callbacks may be NULL for writes. A status is 0 or a
  * negative errno: -ENOENT (no such row), -EEXIST (unique key taken), -ESTALE (a conditional
- * update whose condition failed), -EIO (SQLite error, details logged), -ECANCELED (the db was
- * closed before the operation ran). Borrowed result pointers are valid only during the
- * callback. Never logs secret values (vault blobs, TOTP secrets, token ids). */
+ * update whose condition failed), -EIO (SQLite error, details logged), -EINVAL / -EMSGSIZE (a
+ * missing or oversized argument, checked at submission; the callback still fires later),
+ * -ECANCELED (submitted while the db was closing). Borrowed result pointers are valid only
+ * during the callback. Never logs secret values (vault blobs, TOTP secrets, token ids). */
 #ifndef SPARKGATE_STORE_STORE_H
 #define SPARKGATE_STORE_STORE_H
 
@@ -48,8 +49,11 @@ struct store_db;
 int store_db_open(uv_loop_t *loop, const char *dir, struct store_db **out, char *err,
                   size_t errlen);
 /* Runs every queued operation, then closes the database. Synchronous (waits for the
- * operation in flight); call it before uv_loop_close. Callbacks of operations that had not
- * started get -ECANCELED. Safe with NULL. */
+ * operation in flight); call it before uv_loop_close. The callbacks of the operation in flight
+ * and of the queued ones fire inside this call, in order, with their real status (queued
+ * writes are kept); operations submitted from those callbacks do not run and get -ECANCELED.
+ * When an operation was in flight, its thread-pool request still ends on a later loop turn:
+ * run the loop once more (as for closing handles) before uv_loop_close. Safe with NULL. */
 void store_db_close(struct store_db *db);
 /* The schema version after migrations (for tests and the start-up log). */
 int store_db_schema_version(const struct store_db *db);
