@@ -10,9 +10,9 @@ CLANG_BUILD ?= build-clang
 DEB_PACKAGES := build-essential clang cmake pkg-config git ca-certificates openssl curl procps \
 	prosody libuv1-dev libwebsockets-dev libwebsockets-evlib-uv libssl-dev libexpat1-dev \
 	libgsasl-dev libc-ares-dev libjansson-dev libsqlite3-dev libcmocka-dev libinih-dev \
-	liboath-dev libqrencode-dev libfido2-dev libcbor-dev clang-format
+	liboath-dev libqrencode-dev libfido2-dev libcbor-dev clang-format chromium prosody-modules
 
-.PHONY: all build deps run test unit asan clang integration bench fuzz format format-check clean
+.PHONY: all build deps run test unit asan clang integration browser bench fuzz format format-check clean
 
 all: build
 
@@ -30,7 +30,7 @@ deps:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 	@command -v node >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get install -y nodejs npm; }
-	@[ -d node_modules ] || npm ci --no-audit --no-fund
+	@[ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
 
 # Local Prosody (demo users alice, bob, carol with passwords alice-pass, ...) + the gateway.
 run: deps build
@@ -53,8 +53,12 @@ clang:
 integration: asan
 	SPARKGATE_BIN=$(CURDIR)/$(ASAN_BUILD)/sparkgate node --test --test-concurrency=1 tests/integration/
 
-test: deps unit clang integration
-	@echo "make test: unit (gcc), clang build, ASan+UBSan unit and integration tests passed"
+# Browser tests: the demo page in headless Chromium (Debian's), driven by playwright-core.
+browser: asan
+	SPARKGATE_BIN=$(CURDIR)/$(ASAN_BUILD)/sparkgate node --test --test-concurrency=1 tests/browser/
+
+test: deps unit clang integration browser
+	@echo "make test: unit (gcc), clang build, ASan+UBSan unit, integration and browser tests passed"
 
 bench: deps build
 	ulimit -n $$(ulimit -Hn); node bench/smoke.mjs

@@ -94,6 +94,8 @@ function gatewayEnv({ prosody, port, store, env }) {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SPARKGATE_')));
   const defaults = {
     SPARKGATE_HTTP_LISTEN: `127.0.0.1:${port}`,
+    // "localhost" is a secure context for browsers and a valid WebAuthn RP id
+    SPARKGATE_HTTP_PUBLIC_URL: `http://localhost:${port}`,
     SPARKGATE_STORE_PATH: store,
     SPARKGATE_LOG_LEVEL: 'debug',
   };
