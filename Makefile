@@ -12,7 +12,7 @@ DEB_PACKAGES := build-essential clang cmake pkg-config git ca-certificates opens
 	libgsasl-dev libc-ares-dev libjansson-dev libsqlite3-dev libcmocka-dev libinih-dev \
 	liboath-dev libqrencode-dev libfido2-dev libcbor-dev clang-format chromium prosody-modules
 
-.PHONY: all build deps run test unit asan clang integration browser bench fuzz format format-check clean
+.PHONY: all build deps run test unit asan clang integration browser check-secrets bench fuzz format format-check clean
 
 all: build
 
@@ -49,16 +49,26 @@ clang:
 	CC=clang cmake -S . -B $(CLANG_BUILD) -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(CLANG_BUILD) -j $(JOBS)
 
-# Integration tests drive the ASan+UBSan gateway against a real Prosody.
+# Integration tests drive the ASan+UBSan gateway against a real Prosody. Every gateway log and
+# every secret the tests used are collected in SECRETS_DIR for check-secrets.
+SECRETS_DIR ?= $(CURDIR)/$(ASAN_BUILD)/secrets
 integration: asan
-	SPARKGATE_BIN=$(CURDIR)/$(ASAN_BUILD)/sparkgate node --test --test-concurrency=1 tests/integration/
+	rm -rf $(SECRETS_DIR) && mkdir -p $(SECRETS_DIR)
+	SG_SECRETS_DIR=$(SECRETS_DIR) SPARKGATE_BIN=$(CURDIR)/$(ASAN_BUILD)/sparkgate \
+	  node --test --test-concurrency=1 tests/integration/
 
 # Browser tests: the demo page in headless Chromium (Debian's), driven by playwright-core.
 browser: asan
-	SPARKGATE_BIN=$(CURDIR)/$(ASAN_BUILD)/sparkgate node --test --test-concurrency=1 tests/browser/
+	mkdir -p $(SECRETS_DIR)
+	SG_SECRETS_DIR=$(SECRETS_DIR) SPARKGATE_BIN=$(CURDIR)/$(ASAN_BUILD)/sparkgate \
+	  node --test --test-concurrency=1 tests/browser/
 
-test: deps unit clang integration browser
-	@echo "make test: unit (gcc), clang build, ASan+UBSan unit, integration and browser tests passed"
+# No password, token or TOTP secret used by the suite appears in any gateway log.
+check-secrets:
+	node tests/check-secrets.mjs $(SECRETS_DIR)
+
+test: deps unit clang integration browser check-secrets
+	@echo "make test: unit (gcc), clang build, ASan+UBSan unit, integration and browser tests passed; no secret in the logs"
 
 bench: deps build
 	ulimit -n $$(ulimit -Hn); node bench/smoke.mjs

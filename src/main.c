@@ -52,6 +52,8 @@ struct app {
     char rp_id[256];
     char origins[1024];
     uint8_t ua_seed[32];
+    struct tick_sub *housekeeping;
+    uint64_t next_prune_ms;
     uv_signal_t sigint, sigterm;
     int stopping;
 };
@@ -69,6 +71,9 @@ static void usage(FILE *f)
 static void on_sessions_freed(void *data)
 {
     struct app *app = data;
+    if (app->housekeeping)
+        tick_remove(app->tick, app->housekeeping);
+    app->housekeeping = NULL;
     tick_free(app->tick);
     app->tick = NULL;
     uv_close((uv_handle_t *)&app->sigint, NULL);
@@ -149,6 +154,21 @@ static void token_loaded(const struct store_token *t, void *data)
                                 .exp = t->exp,
                                 .used = t->used };
     auth_token_restore(data, &r);
+}
+
+/* Every 10 minutes: expired tokens leave the table and the database. */
+static void housekeeping(struct tick *t, uint64_t now_ms, void *data)
+{
+    struct app *app = data;
+    (void)t;
+    if (now_ms < app->next_prune_ms)
+        return;
+    app->next_prune_ms = now_ms + 10 * 60 * 1000;
+    int64_t now_s = (int64_t)time(NULL);
+    size_t n = auth_token_prune(app->auth, now_s);
+    store_token_purge(app->db, now_s, NULL, NULL);
+    if (n > 0)
+        log_info("tokens_pruned", "count=%zu", n);
 }
 
 /* WebAuthn's RP id and origins: configured, else from the public URL. */
@@ -247,6 +267,8 @@ static int app_start(struct app *app)
         .max_ms = config_ms(cfg, "auth.rate_max"),
     };
     app->ratelimit = ratelimit_new(&ro);
+    app->next_prune_ms = tick_now(app->tick) + 10 * 60 * 1000;
+    app->housekeeping = tick_add(app->tick, housekeeping, app);
     ro.free_failures *= 10; /* one address may carry many users (NAT, proxies) */
     app->ratelimit_ip = ratelimit_new(&ro);
     webauthn_rp(app, issuer);

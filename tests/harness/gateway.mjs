@@ -1,6 +1,7 @@
 // gateway.mjs: starts the built Sparkgate binary against a harness Prosody for integration
 // tests, captures its key=value log, and waits for its `ev=listening` line.
 
+import { collectLog } from './secrets.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -94,8 +95,6 @@ function gatewayEnv({ prosody, port, store, env }) {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SPARKGATE_')));
   const defaults = {
     SPARKGATE_HTTP_LISTEN: `127.0.0.1:${port}`,
-    // "localhost" is a secure context for browsers and a valid WebAuthn RP id
-    SPARKGATE_HTTP_PUBLIC_URL: `http://localhost:${port}`,
     SPARKGATE_STORE_PATH: store,
     SPARKGATE_LOG_LEVEL: 'debug',
   };
@@ -112,6 +111,12 @@ function gatewayEnv({ prosody, port, store, env }) {
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined || v === null) delete merged[k];
     else merged[k] = String(v);
+  }
+  if (!('SPARKGATE_HTTP_PUBLIC_URL' in env)) {
+    // "localhost" is a secure context for browsers and a valid WebAuthn RP id
+    const listen = merged.SPARKGATE_HTTP_LISTEN;
+    const scheme = merged.SPARKGATE_HTTP_TLS_CERT ? 'https' : 'http';
+    merged.SPARKGATE_HTTP_PUBLIC_URL = `${scheme}://localhost:${listen.slice(listen.lastIndexOf(':') + 1)}`;
   }
   return merged;
 }
@@ -179,6 +184,7 @@ function spawnGateway({ binary, args, childEnv, dir, logPath, storePath }) {
       } catch {
         // already closed
       }
+      collectLog(text, 'gateway');
       if (!keepDir) removeTempDir(dir);
       return res;
     })();

@@ -1,4 +1,5 @@
 // http.mjs: small HTTP helpers for integration tests, on Node's global fetch.
+import { recordSecret } from './secrets.mjs';
 
 /**
  * Sends one request and resolves { status, headers, text, json } whatever the status.
@@ -24,6 +25,10 @@ export async function request(method, url, { body, headers = {}, timeoutMs = 100
     } catch {
       json = null;
     }
+  }
+  if (json && typeof json === 'object') { // for the suite-wide log check
+    recordSecret(json.token);
+    recordSecret(json.refreshToken);
   }
   return { status: res.status, headers: Object.fromEntries(res.headers), text, json };
 }

@@ -4,6 +4,7 @@
 // never load mod_posix explicitly, internal_hashed offers SCRAM-SHA-1 and PLAIN).
 
 import { execFile } from 'node:child_process';
+import { recordSecret } from './secrets.mjs';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -242,6 +243,7 @@ function handle({ child, domain, c2sPort, httpPort, dir, ownDir, configPath, log
     /** Creates (or re-sets the password of) user@domain with prosodyctl. */
     async register(user, password) {
       if (!password) throw new Error('register: empty password (prosodyctl would prompt)');
+      recordSecret(password);
       try {
         await ctl('register', user, domain, password);
       } catch (e) {

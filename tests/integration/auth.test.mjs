@@ -12,9 +12,13 @@ import { startGateway } from '../harness/gateway.mjs';
 import { openSSE } from '../harness/sse.mjs';
 import { request } from '../harness/http.mjs';
 import { makeTempDir, removeTempDir } from '../harness/proc.mjs';
+import { recordSecret } from '../harness/secrets.mjs';
 
 const PASS = { erin: 'erin-pw-Secret1', frank: 'frank-pw-Secret2', gina: 'gina-pw-Secret3', hank: 'hank-pw-Secret4' };
-const secrets = new Set(Object.values(PASS)); // everything that must never appear in a log
+const secrets = new Set(); // everything that must never appear in a log (this file's check)
+const addSecret = secrets.add.bind(secrets);
+secrets.add = (v) => { recordSecret(v); return addSecret(v); }; // and the suite-wide check
+Object.values(PASS).forEach((p) => secrets.add(p));
 let prosody, gw;
 const storePath = makeTempDir('sg-auth-store-');
 const gwEnv = { SPARKGATE_AUTH_RATE_FREE_FAILURES: '50' };
@@ -172,6 +176,21 @@ test('in-band registration creates the account and logs in; duplicates are refus
   for (const [u, body] of [['bad user', 'x'], ['ok', ''], ['ok2', 'a\u0000b']]) {
     const b = await post(`/register/${encodeURIComponent(u)}`, body);
     assert.equal(b.status, 400, `${u}: ${b.text}`);
+  }
+});
+
+test('registration on a server that does not allow it answers "user cannot be created"', async () => {
+  const closed = await startProsody({ mam: false, allowRegistration: false });
+  const g = await startGateway({ prosody: closed });
+  try {
+    const r = await request('POST', `${g.url}/sparkweb/api/rest/register/someone`, { body: 'someone-pw-Secret0' });
+    secrets.add('someone-pw-Secret0');
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.resource, 'user cannot be created');
+    assert.equal(await closed.userExists('someone'), false);
+  } finally {
+    assert.equal((await g.stop()).code, 0);
+    await closed.stop();
   }
 });
 
