@@ -34,6 +34,7 @@ struct xmpp_stanza {
 };
 
 #define SASL2_NS     "urn:xmpp:sasl:2"
+#define FAST_NS      "urn:xmpp:fast:0"
 #define XMLNS_NS     "http://www.w3.org/2000/xmlns/"
 #define REDACTED     "[redacted]"
 #define TO_STR_LIMIT ((size_t)1 << 30)
@@ -347,7 +348,14 @@ static bool redact_element(const struct xmpp_stanza *st, const char *ns)
     return false;
 }
 
-static int ser_attrs(const struct xmpp_stanza *st, struct buf *out)
+/* XEP-0484 carries the FAST token in an attribute: <token xmlns='urn:xmpp:fast:0' token=.../> */
+static bool redact_attr(const struct xmpp_stanza *st, const char *ns, const char *name)
+{
+    return ns != NULL && strcmp(ns, FAST_NS) == 0 && strcmp(st->name, "token") == 0 &&
+           strcmp(name, "token") == 0;
+}
+
+static int ser_attrs(const struct xmpp_stanza *st, const char *ns, bool redact_on, struct buf *out)
 {
     int rc = 0;
     unsigned pfx = 0;
@@ -365,7 +373,9 @@ static int ser_attrs(const struct xmpp_stanza *st, struct buf *out)
         } else {
             rc = buf_appendf(out, " %s='", name);
         }
-        if (rc == 0)
+        if (rc == 0 && redact_on && redact_attr(st, ns, name))
+            rc = buf_appends(out, REDACTED);
+        else if (rc == 0)
             rc = escape(out, st->attrs[i].value, strlen(st->attrs[i].value), true);
         if (rc == 0)
             rc = buf_append(out, "'", 1);
@@ -388,7 +398,7 @@ static int ser(const struct xmpp_stanza *st, const char *parent_ns, bool top, bo
             rc = buf_append(out, "'", 1);
     }
     if (rc == 0)
-        rc = ser_attrs(st, out);
+        rc = ser_attrs(st, ns, redact_on, out);
     if (rc < 0)
         return rc;
     if (st->first == NULL)

@@ -171,6 +171,11 @@ static void release(struct xmpp_stream *s)
         OPENSSL_cleanse(s->password, s->password_len);
         mem_free(s->password);
     }
+    xmpp__cred_free(s->scram_in, sizeof(*s->scram_in));
+    xmpp__cred_free(s->fast_in, sizeof(*s->fast_in));
+    xmpp__cred_free(s->scram_out, sizeof(*s->scram_out));
+    xmpp__cred_free(s->fast_out, sizeof(*s->fast_out));
+    mem_free(s->ua_id);
     mem_free(s->host);
     mem_free(s->domain);
     mem_free(s->username);
@@ -233,6 +238,12 @@ static void teardown(struct xmpp_stream *s, bool polite)
     uv_close((uv_handle_t *)&s->tcp, on_tcp_close);
 }
 
+/* uv_err_name leaks a string for a code libuv does not know, such as ESTALE. */
+static const char *status_name(int status)
+{
+    return status == 0 ? "0" : status == -ESTALE ? "ESTALE" : uv_err_name(status);
+}
+
 static void fire_terminal(struct xmpp_stream *s, int status, const char *reason)
 {
     if (!s->ready_fired) {
@@ -255,10 +266,10 @@ void xmpp__finish(struct xmpp_stream *s, int status, const char *reason, bool de
     xmpp__sasl_cleanup(s);
     if (was_ready) {
         log_info("closed", "jid=%s status=%s reason=%s", s->jid ? s->jid : s->logjid,
-                 status ? uv_err_name(status) : "0", reason ? reason : "-");
+                 status_name(status), reason ? reason : "-");
     } else {
         log_info("fail", "jid=%s host=%s status=%s reason=%s ms=%llu", s->logjid, s->host,
-                 uv_err_name(status), reason ? reason : "-",
+                 status_name(status), reason ? reason : "-",
                  (unsigned long long)(uv_now(s->loop) - s->start_ms));
     }
     if (deferred) {
@@ -356,12 +367,14 @@ int xmpp__writes(struct xmpp_stream *s, const char *str)
 int xmpp__send_header(struct xmpp_stream *s)
 {
     char h[1024 + 512];
+    /* 'from' only where nobody else can read it (RFC 6120 §4.7.1); servers use it to offer
+     * per-user features such as FAST before authentication */
+    bool from = s->tls_active || s->tls_mode == XMPP_TLS_OFF;
     int n = snprintf(h, sizeof(h),
                      "<?xml version='1.0'?><stream:stream xmlns='" XMPP_NS_CLIENT
                      "' xmlns:stream='" XMPP_NS_STREAMS "' to='%s'%s%s%s version='1.0' "
                      "xml:lang='en'>",
-                     s->domain, s->tls_active ? " from='" : "", s->tls_active ? s->logjid : "",
-                     s->tls_active ? "'" : "");
+                     s->domain, from ? " from='" : "", from ? s->logjid : "", from ? "'" : "");
     if (n < 0 || (size_t)n >= sizeof(h))
         return -EINVAL;
     s->header_sent = true;
@@ -539,11 +552,57 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 /* --- public lifecycle --- */
 
-static bool opts_valid(const struct xmpp_stream_opts *o, const struct xmpp_stream_cbs *cbs)
+static bool scram_valid(const struct xmpp_scram_cred *c)
+{
+    size_t want = strcmp(c->mech, "SCRAM-SHA-1") == 0     ? 20
+                  : strcmp(c->mech, "SCRAM-SHA-256") == 0 ? 32
+                                                          : 0;
+    if (memchr(c->mech, '\0', sizeof(c->mech)) == NULL || want == 0 || c->salted_len != want)
+        return false;
+    if (c->iterations == 0 || c->iterations > XMPP__SCRAM_MAX_ITER)
+        return false;
+    size_t n = strnlen(c->salt, sizeof(c->salt));
+    return n > 0 && n < sizeof(c->salt) &&
+           strspn(c->salt, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
+               n;
+}
+
+static bool fast_valid(const struct xmpp_fast_token *t)
+{
+    size_t n = strnlen(t->token, sizeof(t->token));
+    return memchr(t->mech, '\0', sizeof(t->mech)) != NULL &&
+           strcmp(t->mech, XMPP__FAST_MECH) == 0 && n > 0 && n < sizeof(t->token);
+}
+
+static bool ua_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    return n > 0 && n <= XMPP__UA_ID_MAX &&
+           strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") == n;
+}
+
+/* The credential: a password, or else exactly one of scram / fast (registration: password). */
+static bool cred_valid(const struct xmpp_stream_opts *o, bool reg)
+{
+    if (o->user_agent_id != NULL && !ua_id_valid(o->user_agent_id))
+        return false;
+    if (o->request_fast && !reg && o->user_agent_id == NULL)
+        return false; /* a token is bound to the user agent: it would be unusable */
+    if (o->password != NULL)
+        return true;
+    if (reg || (o->scram == NULL) == (o->fast == NULL))
+        return false;
+    if (o->scram != NULL)
+        return scram_valid(o->scram);
+    return fast_valid(o->fast) && o->user_agent_id != NULL;
+}
+
+static bool opts_valid(const struct xmpp_stream_opts *o, const struct xmpp_stream_cbs *cbs,
+                       bool reg)
 {
     if (o == NULL || cbs == NULL || cbs->on_ready == NULL || o->tick == NULL)
         return false;
-    if (o->host == NULL || o->host[0] == '\0' || o->port == 0 || o->password == NULL)
+    if (o->host == NULL || o->host[0] == '\0' || o->port == 0 || !cred_valid(o, reg))
         return false;
     if (!xmpp_jid_local_valid(o->username) || o->domain == NULL)
         return false;
@@ -563,10 +622,10 @@ static bool opts_valid(const struct xmpp_stream_opts *o, const struct xmpp_strea
     return true;
 }
 
-int xmpp_stream_open(uv_loop_t *loop, const struct xmpp_stream_opts *opts,
-                     const struct xmpp_stream_cbs *cbs, void *data, struct xmpp_stream **out)
+int xmpp__open(uv_loop_t *loop, const struct xmpp_stream_opts *opts,
+               const struct xmpp_stream_cbs *cbs, void *data, bool reg, struct xmpp_stream **out)
 {
-    if (loop == NULL || out == NULL || !opts_valid(opts, cbs))
+    if (loop == NULL || out == NULL || !opts_valid(opts, cbs, reg))
         return -EINVAL;
     struct xmpp_stream *s = mem_calloc(1, sizeof(*s));
     s->parser = xmpp__parser_new(opts->max_stanza ? opts->max_stanza : XMPP__DEF_MAX_STANZA,
@@ -582,8 +641,19 @@ int xmpp_stream_open(uv_loop_t *loop, const struct xmpp_stream_opts *opts,
     s->port = opts->port;
     s->domain = mem_strdup(opts->domain);
     s->username = mem_strdup(opts->username);
-    s->password_len = strlen(opts->password);
-    s->password = mem_strndup(opts->password, s->password_len);
+    if (opts->password != NULL) {
+        s->password_len = strlen(opts->password);
+        s->password = mem_strndup(opts->password, s->password_len);
+    } else if (opts->scram != NULL) {
+        s->scram_in = mem_alloc(sizeof(*s->scram_in));
+        memcpy(s->scram_in, opts->scram, sizeof(*s->scram_in));
+    } else {
+        s->fast_in = mem_alloc(sizeof(*s->fast_in));
+        memcpy(s->fast_in, opts->fast, sizeof(*s->fast_in));
+    }
+    s->request_fast = opts->request_fast && !reg;
+    s->ua_id = opts->user_agent_id ? mem_strdup(opts->user_agent_id) : NULL;
+    s->reg_mode = reg;
     s->resource = opts->resource ? mem_strdup(opts->resource) : NULL;
     size_t ll = strlen(s->username) + strlen(s->domain) + 2;
     s->logjid = mem_alloc(ll);
@@ -593,14 +663,14 @@ int xmpp_stream_open(uv_loop_t *loop, const struct xmpp_stream_opts *opts,
     s->tick = opts->tick;
     s->timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms : XMPP__DEF_TIMEOUT_MS;
     s->max_stanza = opts->max_stanza ? opts->max_stanza : XMPP__DEF_MAX_STANZA;
-    s->auth_only = opts->auth_only;
+    s->auth_only = opts->auth_only || reg; /* registration ends like an auth_only login */
     s->want_sm = opts->sm;
     s->state = XMPP__ST_RESOLVE;
     s->start_ms = uv_now(loop);
     dl_set(s, s->start_ms + s->timeout_ms);
 
-    log_info("connect", "jid=%s host=%s port=%u tls=%d", s->logjid, s->host, s->port,
-             (int)s->tls_mode);
+    log_info("connect", "jid=%s host=%s port=%u tls=%d op=%s", s->logjid, s->host, s->port,
+             (int)s->tls_mode, reg ? "register" : "login");
     char port[8];
     snprintf(port, sizeof(port), "%u", s->port);
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
@@ -611,6 +681,12 @@ int xmpp_stream_open(uv_loop_t *loop, const struct xmpp_stream_opts *opts,
         s->gai_pending = true;
     *out = s;
     return 0;
+}
+
+int xmpp_stream_open(uv_loop_t *loop, const struct xmpp_stream_opts *opts,
+                     const struct xmpp_stream_cbs *cbs, void *data, struct xmpp_stream **out)
+{
+    return xmpp__open(loop, opts, cbs, data, false, out);
 }
 
 void xmpp_stream_close(struct xmpp_stream *s)
@@ -664,6 +740,22 @@ size_t xmpp_stream_pending_bytes(const struct xmpp_stream *s)
 const char *xmpp_stream_mechanism(const struct xmpp_stream *s)
 {
     return s->mech;
+}
+
+int xmpp_stream_scram_cred(const struct xmpp_stream *s, struct xmpp_scram_cred *out)
+{
+    if (s->scram_out == NULL)
+        return -ENOENT;
+    memcpy(out, s->scram_out, sizeof(*out));
+    return 0;
+}
+
+int xmpp_stream_fast_token(const struct xmpp_stream *s, struct xmpp_fast_token *out)
+{
+    if (s->fast_out == NULL)
+        return -ENOENT;
+    memcpy(out, s->fast_out, sizeof(*out));
+    return 0;
 }
 
 void xmpp_stream_global_cleanup(void)

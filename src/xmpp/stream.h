@@ -2,9 +2,10 @@
  * name resolution (uv_getaddrinfo), TCP, STARTTLS or direct TLS through OpenSSL memory BIOs with
  * one shared SSL_CTX (certificate chain and host name verified unless configured otherwise),
  * an expat streaming parser with stream restarts, SASL (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN via
- * libgsasl; the PBKDF2 step runs on the libuv thread pool), resource binding, XEP-0198 enable
- * and ack answering. It knows nothing of users, tokens or HTTP: protocol duties towards the
- * server (ping answers, disco#info, roster push acks) belong to session/.
+ * libgsasl; the PBKDF2 step runs on the libuv thread pool; XEP-0388 SASL2 with XEP-0484 FAST
+ * tokens), resource binding, XEP-0198 enable and ack answering, and XEP-0077 registration. It
+ * knows nothing of users, tokens or HTTP: protocol duties towards the server (ping answers,
+ * disco#info, roster push acks) belong to session/.
  * Deadlines use the shared tick (core/tick.h): one subscription for the whole module, never a
  * timer per stream. Loop thread only. */
 #ifndef SPARKGATE_XMPP_STREAM_H
@@ -74,7 +75,8 @@ struct xmpp_stream_opts {
     /* With a password (or FAST token): when the server offers SASL2 with FAST, authenticate
      * over SASL2 and request a (new) FAST token; read it with xmpp_stream_fast_token. */
     bool request_fast;
-    /* SASL2 user-agent id (a UUID, stable per user and gateway: FAST tokens are bound to it). */
+    /* SASL2 user-agent id (a UUID, stable per user and gateway: FAST tokens are bound to it).
+     * Required with fast and request_fast; 1-128 of [A-Za-z0-9._:-]. */
     const char *user_agent_id;
     const char *resource; /* requested resource; the server may assign another */
     enum xmpp_tls_mode tls;
@@ -93,6 +95,7 @@ struct xmpp_stream_opts {
  * (or, auth_only, authenticated); otherwise a negative errno:
  *   -EACCES     SASL failure (wrong credentials; not-authorized / account-disabled)
  *   -ESTALE     a stored SCRAM credential no longer matches the server's salt/iterations
+ *   -ENOTSUP    a FAST token was given but the server offers no SASL2 FAST with its mechanism
  *   -ETIMEDOUT  the connect deadline passed
  *   -EPROTO     protocol or TLS failure (bad certificate, no common mechanism, required TLS
  *               not offered, malformed XML), with details in the log

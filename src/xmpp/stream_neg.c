@@ -20,8 +20,8 @@
 const char *xmpp__state_name(enum xmpp__state st)
 {
     static const char *const names[] = {
-        "resolve", "connect", "tls_direct", "stream", "starttls", "tls_handshake", "sasl",
-        "bind",    "session", "sm",         "ready",  "closing",  "done",
+        "resolve",  "connect", "tls_direct", "stream", "starttls", "tls_handshake", "sasl",
+        "register", "bind",    "session",    "sm",     "ready",    "closing",       "done",
     };
     return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
 }
@@ -96,13 +96,12 @@ static void on_features(struct xmpp_stream *s, const struct xmpp_stanza *f)
                  "without encryption\"",
                  s->logjid, s->host);
     }
+    if (s->reg_mode) {
+        xmpp__reg_features(s, f);
+        return;
+    }
     if (!s->authenticated) {
-        struct xmpp_stanza *m = xmpp_stanza_child(f, "mechanisms", XMPP__NS_SASL);
-        if (m == NULL) {
-            xmpp__finish(s, -EPROTO, "no SASL offered", false);
-            return;
-        }
-        xmpp__sasl_start(s, m);
+        xmpp__sasl_start(s, f);
         return;
     }
     if (xmpp_stanza_child(f, "bind", XMPP__NS_BIND) == NULL) {
@@ -200,8 +199,11 @@ static void dispatch(struct xmpp_stream *s, struct xmpp_stanza *st)
         break;
     }
     bool sm_ns = xmpp_stanza_ns(st) && strcmp(xmpp_stanza_ns(st), XMPP__NS_SM) == 0;
-    if (s->state == XMPP__ST_BIND && is(st, "iq", XMPP_NS_CLIENT) &&
-        strcmp(xmpp_stanza_attr(st, "id") ? xmpp_stanza_attr(st, "id") : "", BIND_ID) == 0) {
+    if (s->state == XMPP__ST_REGISTER && is(st, "iq", XMPP_NS_CLIENT) &&
+        strcmp(xmpp_stanza_attr(st, "id") ? xmpp_stanza_attr(st, "id") : "", XMPP__REG_ID) == 0) {
+        xmpp__reg_result(s, st);
+    } else if (s->state == XMPP__ST_BIND && is(st, "iq", XMPP_NS_CLIENT) &&
+               strcmp(xmpp_stanza_attr(st, "id") ? xmpp_stanza_attr(st, "id") : "", BIND_ID) == 0) {
         on_bind_result(s, st);
     } else if (s->state == XMPP__ST_SESSION && is(st, "iq", XMPP_NS_CLIENT) &&
                strcmp(xmpp_stanza_attr(st, "id") ? xmpp_stanza_attr(st, "id") : "", SESSION_ID) ==

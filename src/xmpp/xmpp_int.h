@@ -20,6 +20,10 @@ struct xmpp_stanza;
 #define XMPP__NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 #define XMPP__NS_SM      "urn:xmpp:sm:3"
 #define XMPP__NS_SERR    "urn:ietf:params:xml:ns:xmpp-streams"
+#define XMPP__NS_SASL2   "urn:xmpp:sasl:2"
+#define XMPP__NS_FAST    "urn:xmpp:fast:0"
+#define XMPP__NS_REGF    "http://jabber.org/features/iq-register"
+#define XMPP__NS_REG     "jabber:iq:register"
 
 /* jid.c: length of the longest valid UTF-8 prefix of s[0..len). */
 size_t xmpp__utf8_valid_prefix(const char *s, size_t len);
@@ -94,6 +98,8 @@ struct xmpp__sasl_job;
 #define XMPP__CLOSE_WAIT_MS  2000    /* how long xmpp_stream_close waits for the server's tag */
 #define XMPP__MAX_EARLY      32      /* stanzas held between bind and on_ready(0) */
 #define XMPP__SCRAM_MAX_ITER 1000000 /* refuse to run PBKDF2 longer than this for a server */
+#define XMPP__UA_ID_MAX      128     /* SASL2 user-agent id length bound */
+#define XMPP__FAST_MECH      "HT-SHA-256-NONE" /* the only FAST mechanism implemented */
 
 enum xmpp__state {
     XMPP__ST_RESOLVE,
@@ -103,6 +109,7 @@ enum xmpp__state {
     XMPP__ST_STARTTLS,   /* <starttls/> sent, waiting for <proceed/> */
     XMPP__ST_TLS_HS,     /* TLS handshake after <proceed/> */
     XMPP__ST_SASL,
+    XMPP__ST_REGISTER, /* xmpp_register: the registration IQ sent, waiting for its answer */
     XMPP__ST_BIND,
     XMPP__ST_SESSION,
     XMPP__ST_SM,
@@ -132,6 +139,12 @@ struct xmpp_stream {
     size_t max_stanza;
     bool auth_only;
     bool want_sm;
+    bool reg_mode; /* xmpp_register's stream: registration instead of SASL */
+    /* alternatives to the password (private copies, wiped and freed when auth ends) */
+    struct xmpp_scram_cred *scram_in;
+    struct xmpp_fast_token *fast_in;
+    bool request_fast;
+    char *ua_id; /* SASL2 user-agent id, or NULL */
 
     enum xmpp__state state;
     uint64_t start_ms;
@@ -184,6 +197,12 @@ struct xmpp_stream {
     int sasl_steps;
     int sasl_rc;                /* last gsasl_step result */
     struct xmpp__sasl_job *job; /* the step running on the thread pool, if any */
+    bool sasl2;                 /* the exchange runs over XEP-0388 (urn:xmpp:sasl:2) */
+    bool ht;                    /* FAST HT-* mechanism (computed here, not by libgsasl) */
+    bool token_requested;       /* <request-token/> was sent */
+    /* results of the login (secret: wiped at release) */
+    struct xmpp_scram_cred *scram_out;
+    struct xmpp_fast_token *fast_out;
 
     char *jid;
     bool sm_enabled;
@@ -196,6 +215,9 @@ struct xmpp_stream {
 };
 
 /* stream.c */
+/* xmpp_stream_open's body; reg selects the registration stream of xmpp_register. */
+int xmpp__open(uv_loop_t *loop, const struct xmpp_stream_opts *opts,
+               const struct xmpp_stream_cbs *cbs, void *data, bool reg, struct xmpp_stream **out);
 void xmpp__enter(struct xmpp_stream *s);
 /* Leaves an entry point; may release a dead stream (do not touch s afterwards). */
 void xmpp__leave(struct xmpp_stream *s);
@@ -225,12 +247,42 @@ void xmpp__tls_close_notify(struct xmpp_stream *s);
 void xmpp__tls_free(struct xmpp_stream *s);
 
 /* stream_sasl.c */
-void xmpp__sasl_start(struct xmpp_stream *s, const struct xmpp_stanza *mechanisms);
+/* Starts SASL on the unauthenticated stream's features: SASL2 (with FAST) when asked for and
+ * offered, else RFC 6120 SASL. Finishes the stream when nothing fits. */
+void xmpp__sasl_start(struct xmpp_stream *s, const struct xmpp_stanza *features);
+/* An element received in XMPP__ST_SASL. */
 void xmpp__sasl_element(struct xmpp_stream *s, const struct xmpp_stanza *st);
 /* Wipes every copy of the password and frees the SASL session (unless a step is still running
  * on the thread pool: then its done callback does it). */
 void xmpp__sasl_cleanup(struct xmpp_stream *s);
 void xmpp__sasl_global_cleanup(void);
+/* True when list has a <mechanism/> child with this name. */
+bool xmpp__mech_offered(const struct xmpp_stanza *list, const char *mech);
+/* Wipes and frees one of the credential structs (NULL is ignored). */
+void xmpp__cred_free(void *cred, size_t len);
+
+/* stream_sasl2.c: XEP-0388 framing and XEP-0484 FAST. */
+/* The <authentication/> feature when the stream should (and can) use SASL2, else NULL. Fails
+ * the stream with -ENOTSUP (returning NULL) when a FAST token was given but FAST is not offered;
+ * check xmpp__gone afterwards. */
+const struct xmpp_stanza *xmpp__sasl2_pick(struct xmpp_stream *s,
+                                           const struct xmpp_stanza *features);
+/* Sends <authenticate/> with the base64 initial response (NULL: none). 0 or negative errno. */
+int xmpp__sasl2_authenticate(struct xmpp_stream *s, const char *b64);
+/* The HT-SHA-256-NONE initial response for the FAST token, base64 (mem_free after wiping),
+ * or NULL. */
+char *xmpp__ht_initial(const struct xmpp_stream *s);
+/* Checks the server's HT additional data (base64, may be NULL). 0 or -EPROTO. */
+int xmpp__ht_verify(const struct xmpp_stream *s, const char *b64);
+/* Reads the FAST <token/> and authorization identifier of a SASL2 <success/>. */
+void xmpp__sasl2_success(struct xmpp_stream *s, const struct xmpp_stanza *success);
+/* Parses an XEP-0082 date-time into epoch seconds; 0 when malformed. */
+int64_t xmpp__datetime_parse(const char *s);
+
+/* stream_reg.c: XEP-0077 on a registration stream. */
+void xmpp__reg_features(struct xmpp_stream *s, const struct xmpp_stanza *features);
+void xmpp__reg_result(struct xmpp_stream *s, const struct xmpp_stanza *iq);
+#define XMPP__REG_ID "sg-reg"
 
 /* stream_neg.c: the parser callbacks that drive negotiation and deliver stanzas. */
 extern const struct xmpp__parser_cbs xmpp__neg_cbs;

@@ -299,6 +299,13 @@ static void stanza_redacted_hides_secrets(void **state)
           "hunter2", "<username>bob</username>" },
         { "<message to='a@b'><body>my secret text</body><thread>t1</thread></message>", "secret",
           "<thread>t1</thread>" },
+        { "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='HT-SHA-256-NONE'><initial-response>"
+          "YWxpY2UA</initial-response></authenticate>",
+          "YWxpY2UA", "mechanism='HT-SHA-256-NONE'" },
+        { "<success xmlns='urn:xmpp:sasl:2'><additional-data>dj1ybUY5</additional-data>"
+          "<token xmlns='urn:xmpp:fast:0' expiry='2026-12-01T00:00:00Z' "
+          "token='secret-token:fast-abc'/></success>",
+          "fast-abc", "expiry='2026-12-01T00:00:00Z'" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct xmpp_stanza *st = parse_ok(cases[i].in);

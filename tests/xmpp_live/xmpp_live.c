@@ -1,18 +1,27 @@
 /* xmpp_live.c: checks the xmpp stream against a real Prosody (not part of ctest).
  *
  *   tests/xmpp_live/prosody.sh /tmp/sgx 25222 &        # users alice, bob / "secret"
- *   build/xmpp_live 127.0.0.1 25222 /tmp/sgx/localhost.crt [n_concurrent]
+ *   tests/xmpp_live/prosody.sh /tmp/sgf 25223 fast &   # IBR on, SASL2 + FAST modules
+ *   build/xmpp_live 127.0.0.1 25222 /tmp/sgx/localhost.crt [n [25223 /tmp/sgf/localhost.crt]]
  *
  * Scenarios: SCRAM-SHA-1 login without TLS, wrong password, STARTTLS trusted via ca_file,
  * STARTTLS with an untrusted certificate, bind + XEP-0198, a message from a second stream,
  * auth_only, a silent server (timeout), a refused port, an oversized inbound stanza, freeing
- * from inside callbacks and while connecting, polite close, and N concurrent logins. */
+ * from inside callbacks and while connecting, polite close, and N concurrent logins.
+ * Credentials: a SCRAM credential captured at a password login logs in alone, and is stale
+ * (-ESTALE) after a password change. With fast_port: XEP-0077 registration (created, -EEXIST,
+ * -EPERM where registration is off, cancel), SASL2 + FAST token grant, token login with
+ * rotation, the previous token refused, FAST over STARTTLS, and the fallbacks on a server
+ * without SASL2 (request_fast: plain SASL; a token: -ENOTSUP). SG_ONLY=creds runs only these. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <uv.h>
 
 #include "core/log.h"
@@ -23,9 +32,10 @@
 
 static uv_loop_t *loop;
 static struct tick *tick;
-static struct xmpp_tls *tls_trusted, *tls_untrusted;
+static struct xmpp_tls *tls_trusted, *tls_untrusted, *tls_fast;
 static const char *host;
 static uint16_t port;
+static uint16_t fast_port; /* the "fast" Prosody variant, 0: none */
 static int failures;
 
 #define CHECK(cond, ...)                                         \
@@ -47,6 +57,8 @@ struct probe {
     char reason[64];
     int stanzas;
     char body[256];
+    char iq_type[16]; /* of the last iq received */
+    char iq_id[32];
     bool free_in_ready;
     bool free_in_stanza;
 };
@@ -66,6 +78,11 @@ static void p_stanza(struct xmpp_stream *s, struct xmpp_stanza *st, void *data)
 {
     struct probe *p = data;
     p->stanzas++;
+    if (strcmp(xmpp_stanza_name(st), "iq") == 0) {
+        const char *t = xmpp_stanza_attr(st, "type"), *id = xmpp_stanza_attr(st, "id");
+        snprintf(p->iq_type, sizeof(p->iq_type), "%s", t ? t : "");
+        snprintf(p->iq_id, sizeof(p->iq_id), "%s", id ? id : "");
+    }
     char *b = xmpp_stanza_child_text(st, "body", NULL);
     if (b != NULL) {
         snprintf(p->body, sizeof(p->body), "%s", b);
@@ -333,6 +350,245 @@ static void test_timeout_and_refused(void)
     printf("ok refused -> ECONNREFUSED, unknown host -> %s\n", uv_err_name(p.status));
 }
 
+/* --- credentials: SCRAM credential, XEP-0077, SASL2 + FAST --- */
+
+#define UA_ID "5b0e8a4c-6a53-4c8e-9d0e-2f7f1c3b9a10"
+
+struct reg_probe {
+    int fired;
+    int status;
+};
+
+static void on_registered(int status, void *data)
+{
+    struct reg_probe *r = data;
+    r->fired++;
+    r->status = status;
+}
+
+static int register_user(uint16_t p, const char *user, const char *pass)
+{
+    struct xmpp_stream_opts o = base_opts(user, pass, XMPP_TLS_OFF, NULL);
+    o.port = p;
+    struct reg_probe r = { 0 };
+    struct xmpp_register *reg = NULL;
+    int rc = xmpp_register(loop, &o, on_registered, &r, &reg);
+    CHECK(rc == 0, "xmpp_register rc=%d", rc);
+    CHECK(r.fired == 0, "register cb inside the call");
+    run_until(&r.fired, 1, 10000);
+    CHECK(r.fired == 1, "register cb fired %d times", r.fired);
+    return r.status;
+}
+
+/* Logs in and returns on_ready's status; the stream stays in p (release it). */
+static int login(struct probe *p, const struct xmpp_stream_opts *o)
+{
+    open_probe(p, o);
+    run_until(&p->ready, 1, 10000);
+    CHECK(p->ready == 1, "no on_ready");
+    return p->status;
+}
+
+/* XEP-0077 password change on a logged-in stream. */
+static void change_password(struct probe *p, const char *user, const char *pass)
+{
+    struct xmpp_stanza *iq = xmpp_stanza_new("iq", NULL);
+    xmpp_stanza_set_attr(iq, "type", "set");
+    xmpp_stanza_set_attr(iq, "id", "pwchange");
+    struct xmpp_stanza *q = xmpp_stanza_add_child(iq, "query", "jabber:iq:register");
+    xmpp_stanza_add_text_child(q, "username", NULL, user);
+    xmpp_stanza_add_text_child(q, "password", NULL, pass);
+    CHECK(xmpp_stream_send(p->s, iq) == 0, "send password change");
+    xmpp_stanza_unref(iq);
+    uint64_t end = uv_now(loop) + 5000;
+    while (strcmp(p->iq_id, "pwchange") != 0 && uv_now(loop) < end)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK(strcmp(p->iq_type, "result") == 0, "password change: type=%s", p->iq_type);
+}
+
+static void test_scram_cred(uint16_t p, const char *user, const char *pass, const char *newpass)
+{
+    struct xmpp_stream_opts o = base_opts(user, pass, XMPP_TLS_OFF, NULL);
+    o.port = p;
+    struct probe pr;
+    struct xmpp_scram_cred cred, again;
+    CHECK(login(&pr, &o) == 0, "password login: %d", pr.status);
+    CHECK(xmpp_stream_scram_cred(pr.s, &cred) == 0, "no SCRAM credential captured");
+    release(&pr);
+    CHECK(strcmp(cred.mech, "SCRAM-SHA-1") == 0 && cred.salted_len == 20 && cred.iterations > 0,
+          "cred mech=%s len=%zu i=%u", cred.mech, cred.salted_len, cred.iterations);
+    printf("ok password login captured a SCRAM credential (%s, i=%u, salt %zu chars)\n", cred.mech,
+           cred.iterations, strlen(cred.salt));
+
+    o.password = NULL;
+    o.scram = &cred;
+    CHECK(login(&pr, &o) == 0, "cred login: %d", pr.status);
+    const char *mech = xmpp_stream_mechanism(pr.s);
+    CHECK(mech && strcmp(mech, "SCRAM-SHA-1") == 0, "cred mech %s", mech ? mech : "-");
+    CHECK(xmpp_stream_jid(pr.s) != NULL, "cred login not bound");
+    CHECK(xmpp_stream_scram_cred(pr.s, &again) == -ENOENT, "cred login returned a credential");
+    release(&pr);
+    printf("ok login with only the SCRAM credential (no password)\n");
+
+    struct xmpp_scram_cred bad = cred;
+    bad.salted_password[0] ^= 1;
+    o.scram = &bad;
+    CHECK(login(&pr, &o) == -EACCES, "wrong SaltedPassword: %d", pr.status);
+    release(&pr);
+    printf("ok a wrong SaltedPassword -> -EACCES\n");
+    if (newpass == NULL) {
+        OPENSSL_cleanse(&cred, sizeof(cred));
+        return;
+    }
+
+    o = base_opts(user, pass, XMPP_TLS_OFF, NULL);
+    o.port = p;
+    CHECK(login(&pr, &o) == 0, "login for password change: %d", pr.status);
+    change_password(&pr, user, newpass);
+    release(&pr);
+    o.password = NULL;
+    o.scram = &cred;
+    CHECK(login(&pr, &o) == -ESTALE, "cred after password change: %d", pr.status);
+    release(&pr);
+    o.password = newpass;
+    o.scram = NULL;
+    CHECK(login(&pr, &o) == 0, "new password: %d", pr.status);
+    release(&pr);
+    printf("ok after a password change the credential is stale -> -ESTALE; new password works\n");
+    OPENSSL_cleanse(&cred, sizeof(cred));
+}
+
+static void test_register(const char *user, const char *pass)
+{
+    int rc = register_user(fast_port, user, pass);
+    CHECK(rc == 0, "register: %d", rc);
+    printf("ok XEP-0077 registration created %s\n", user);
+    rc = register_user(fast_port, user, pass);
+    CHECK(rc == -EEXIST, "register again: %d", rc);
+    printf("ok registering %s again -> -EEXIST\n", user);
+    rc = register_user(port, "nobody", pass);
+    CHECK(rc == -EPERM, "register with allow_registration=false: %d", rc);
+    printf("ok registration where allow_registration = false -> -EPERM\n");
+    /* cancelled at once and while connected: no callback */
+    struct xmpp_stream_opts o = base_opts("cancelled", pass, XMPP_TLS_OFF, NULL);
+    o.port = fast_port;
+    struct reg_probe r = { 0 };
+    for (int i = 0; i < 2; i++) {
+        struct xmpp_register *reg = NULL;
+        CHECK(xmpp_register(loop, &o, on_registered, &r, &reg) == 0, "register");
+        for (int k = 0; k < i * 3; k++)
+            uv_run(loop, UV_RUN_NOWAIT);
+        xmpp_register_cancel(reg);
+    }
+    run_until(&r.fired, 1, 500);
+    CHECK(r.fired == 0, "callback after cancel");
+    printf("ok cancelled registrations stay silent\n");
+}
+
+static void test_fast(const char *user, const char *pass)
+{
+    struct xmpp_stream_opts o = base_opts(user, pass, XMPP_TLS_OFF, NULL);
+    o.port = fast_port;
+    o.request_fast = true;
+    o.user_agent_id = UA_ID;
+    o.resource = "fast";
+    struct probe p;
+    struct xmpp_fast_token t1, t2, t3;
+    struct xmpp_scram_cred cred;
+    CHECK(login(&p, &o) == 0, "password + request_fast: %d", p.status);
+    CHECK(xmpp_stream_fast_token(p.s, &t1) == 0, "no FAST token granted");
+    CHECK(xmpp_stream_scram_cred(p.s, &cred) == 0, "no SCRAM credential over SASL2");
+    const char *jid = xmpp_stream_jid(p.s);
+    CHECK(jid != NULL && strstr(jid, "/fast") != NULL, "bound %s", jid ? jid : "-");
+    CHECK(xmpp_stream_sm_enabled(p.s), "sm after SASL2");
+    time_t now = time(NULL);
+    CHECK(t1.expiry > now + 86400 && strcmp(t1.mech, "HT-SHA-256-NONE") == 0,
+          "token mech=%s expiry=%lld", t1.mech, (long long)t1.expiry);
+    printf("ok SASL2 %s login + request_fast: token granted (%zu chars, expires in %lld d), "
+           "bound %s, sm on\n",
+           xmpp_stream_mechanism(p.s), strlen(t1.token), (long long)(t1.expiry - now) / 86400,
+           jid ? jid : "-");
+    release(&p);
+
+    o.password = NULL;
+    o.request_fast = false;
+    o.fast = &t1;
+    CHECK(login(&p, &o) == 0, "FAST login: %d", p.status);
+    const char *mech = xmpp_stream_mechanism(p.s);
+    CHECK(mech && strcmp(mech, "HT-SHA-256-NONE") == 0, "fast mech %s", mech ? mech : "-");
+    CHECK(xmpp_stream_fast_token(p.s, &t2) == 0, "no rotated token");
+    CHECK(strcmp(t1.token, t2.token) != 0, "token not rotated");
+    CHECK(xmpp_stream_jid(p.s) != NULL, "FAST login not bound");
+    release(&p);
+    printf("ok login with the FAST token (HT-SHA-256-NONE, server proof checked) "
+           "yields a rotated token\n");
+
+    o.fast = &t2;
+    CHECK(login(&p, &o) == 0, "login with the rotated token: %d", p.status);
+    CHECK(xmpp_stream_fast_token(p.s, &t3) == 0 && strcmp(t3.token, t2.token) != 0, "t3");
+    release(&p);
+    o.fast = &t1;
+    CHECK(login(&p, &o) == -EACCES, "superseded token: %d", p.status);
+    release(&p);
+    struct xmpp_fast_token bad = t3;
+    bad.token[strlen(bad.token) - 1] ^= 1;
+    o.fast = &bad;
+    CHECK(login(&p, &o) == -EACCES, "wrong token: %d", p.status);
+    release(&p);
+    printf("ok rotated token logs in; the superseded and a wrong token -> -EACCES\n");
+
+    o.tls = XMPP_TLS_REQUIRED;
+    o.tls_ctx = tls_fast;
+    o.fast = &t3;
+    CHECK(login(&p, &o) == 0, "FAST over STARTTLS: %d", p.status);
+    CHECK(xmpp_stream_fast_token(p.s, &t1) == 0, "no token over STARTTLS");
+    release(&p);
+    printf("ok FAST over STARTTLS\n");
+
+    /* a SCRAM credential over SASL2, asking for a token too */
+    o = base_opts(user, NULL, XMPP_TLS_OFF, NULL);
+    o.port = fast_port;
+    o.scram = &cred;
+    o.request_fast = true;
+    o.user_agent_id = UA_ID;
+    CHECK(login(&p, &o) == 0, "SCRAM cred over SASL2: %d", p.status);
+    CHECK(xmpp_stream_fast_token(p.s, &t3) == 0, "no token for the SCRAM cred login");
+    release(&p);
+    printf("ok SCRAM credential login over SASL2 with a token request\n");
+
+    /* the base server has no SASL2: request_fast falls back, a token cannot be used */
+    o = base_opts("alice", "secret", XMPP_TLS_OFF, NULL);
+    o.request_fast = true;
+    o.user_agent_id = UA_ID;
+    CHECK(login(&p, &o) == 0, "request_fast without SASL2: %d", p.status);
+    CHECK(xmpp_stream_fast_token(p.s, &t3) == -ENOENT, "token without SASL2");
+    release(&p);
+    o.password = NULL;
+    o.fast = &t1;
+    CHECK(login(&p, &o) == -ENOTSUP, "token without FAST: %d", p.status);
+    release(&p);
+    printf("ok no SASL2 on the server: request_fast falls back to SASL, a token -> -ENOTSUP\n");
+    OPENSSL_cleanse(&t1, sizeof(t1));
+    OPENSSL_cleanse(&t2, sizeof(t2));
+    OPENSSL_cleanse(&t3, sizeof(t3));
+    OPENSSL_cleanse(&cred, sizeof(cred));
+}
+
+static void test_credentials(void)
+{
+    test_scram_cred(port, "alice", "secret", NULL);
+    if (fast_port == 0) {
+        printf("skip registration and FAST: no fast_port\n");
+        return;
+    }
+    char user[64];
+    snprintf(user, sizeof(user), "u%ld%d", (long)time(NULL), (int)getpid());
+    const char *pass = "p&<w>'1";
+    test_register(user, pass);
+    test_scram_cred(fast_port, user, pass, "second'<&>");
+    test_fast(user, "second'<&>");
+}
+
 static long max_rss_kb(void)
 {
     struct rusage ru;
@@ -392,12 +648,14 @@ static void test_concurrent(int n, enum xmpp_tls_mode mode)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s HOST PORT CA_FILE [N]\n", argv[0]);
+        fprintf(stderr, "usage: %s HOST PORT CA_FILE [N [FAST_PORT [FAST_CA_FILE]]]\n", argv[0]);
         return 2;
     }
     host = argv[1];
     port = (uint16_t)strtol(argv[2], NULL, 10);
     int n = argc > 4 ? (int)strtol(argv[4], NULL, 10) : 200;
+    fast_port = argc > 5 ? (uint16_t)strtol(argv[5], NULL, 10) : 0;
+    const char *fast_ca = argc > 6 ? argv[6] : argv[3];
     enum log_level lvl;
     if (getenv("SG_LOG") && log_level_parse(getenv("SG_LOG"), &lvl) == 0)
         log_set_level(lvl);
@@ -406,7 +664,8 @@ int main(int argc, char **argv)
     char err[256];
     tls_trusted = xmpp_tls_new(argv[3], true, err, sizeof(err));
     tls_untrusted = xmpp_tls_new(NULL, true, err, sizeof(err));
-    if (!tls_trusted || !tls_untrusted) {
+    tls_fast = xmpp_tls_new(fast_ca, true, err, sizeof(err));
+    if (!tls_trusted || !tls_untrusted || !tls_fast) {
         fprintf(stderr, "tls: %s\n", err);
         return 1;
     }
@@ -415,11 +674,16 @@ int main(int argc, char **argv)
         test_message();
         goto out;
     }
+    if (only && strcmp(only, "creds") == 0) {
+        test_credentials();
+        goto out;
+    }
     test_plain_scram();
     test_wrong_password();
     test_starttls();
     test_message();
     test_auth_only_and_free_paths();
+    test_credentials();
     test_timeout_and_refused();
     test_concurrent(n, XMPP_TLS_OFF);
     test_concurrent(n, XMPP_TLS_REQUIRED);
@@ -428,6 +692,7 @@ out:
     tick_free(tick);
     xmpp_tls_free(tls_trusted);
     xmpp_tls_free(tls_untrusted);
+    xmpp_tls_free(tls_fast);
     uv_run(loop, UV_RUN_DEFAULT);
     int lc = uv_loop_close(loop);
     CHECK(lc == 0, "uv_loop_close: %s", uv_err_name(lc));
