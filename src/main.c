@@ -340,7 +340,7 @@ static int app_start(struct app *app)
     d->user_verification = config_str(cfg, "webauthn.user_verification");
     rc = api_register_all(d);
     if (rc < 0) {
-        log_error("routes_failed", "err=%s", uv_err_name(rc));
+        log_error("routes_failed", "err=%s", log_errname(rc));
         mem_free(issuer);
         return rc;
     }
@@ -429,7 +429,7 @@ int main(int argc, char **argv)
     OPENSSL_cleanse(app.deps.vault_key, sizeof(app.deps.vault_key));
     OPENSSL_cleanse(app.ua_seed, sizeof(app.ua_seed));
     if (crc != 0)
-        log_warn("loop_not_closed", "err=%s", uv_err_name(crc));
+        log_warn("loop_not_closed", "err=%s", log_errname(crc));
     auth_free(app.auth);
     xmpp_tls_free(app.tls);
     xmpp_stream_global_cleanup();

@@ -336,7 +336,7 @@ static void basic_done(struct session_mgr *mgr, int status, struct session *s, v
             auth_pwcache_forget(d->auth, c->user);
             http_req_add_header(c->req, "WWW-Authenticate", "Basic realm=\"sparkweb\"");
         }
-        log_info("basic_refused", "user=%s ip=%s err=%s", c->user, c->ip, uv_err_name(status));
+        log_info("basic_refused", "user=%s ip=%s err=%s", c->user, c->ip, log_errname(status));
         api__error_errno(c->req, status, "authentication failed");
     } else {
         api__rate_ok(d, c->user, c->ip);

@@ -84,7 +84,7 @@ static void login_done(struct session_mgr *mgr, int status, struct session *s, v
     if (status != 0) {
         if (status == -EACCES)
             api__rate_fail(c->d, c->user, c->ip);
-        log_info("login_refused", "user=%s ip=%s err=%s", c->user, c->ip, uv_err_name(status));
+        log_info("login_refused", "user=%s ip=%s err=%s", c->user, c->ip, log_errname(status));
         api__error_errno(c->req, status, "login failed");
     } else {
         api__rate_ok(c->d, c->user, c->ip);
@@ -125,7 +125,7 @@ static void vcard_set_done(struct session *s, int status, const struct xmpp_stan
     (void)reply;
     (void)data;
     if (status != 0)
-        log_info("vcard_not_set", "user=%s err=%s", session_username(s), uv_err_name(status));
+        log_info("vcard_not_set", "user=%s err=%s", session_username(s), log_errname(status));
 }
 
 /* The contract's defaults for a new account: FN = username with its first letter upper-cased,
@@ -164,7 +164,7 @@ static void register_done(int status, void *data)
     if (status != 0) {
         http_req_on_abort(c->req, NULL, NULL);
         api__rate_fail(c->d, c->user, c->ip);
-        log_info("register_refused", "user=%s ip=%s err=%s", c->user, c->ip, uv_err_name(status));
+        log_info("register_refused", "user=%s ip=%s err=%s", c->user, c->ip, log_errname(status));
         if (status == -EINVAL)
             api__error(c->req, 400, "user cannot be created (the server refused the data)");
         else

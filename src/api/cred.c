@@ -121,7 +121,7 @@ static void ensure_login_done(struct session_mgr *mgr, int status, struct sessio
     const char *kind = cand_kind[e->tried - 1];
     if (status == -ESTALE || status == -EACCES || status == -ENOTSUP) {
         /* out of date: drop it so the next password login stores a fresh one */
-        log_info("entry_stale", "user=%s kind=%s err=%s", e->user, kind, uv_err_name(status));
+        log_info("entry_stale", "user=%s kind=%s err=%s", e->user, kind, log_errname(status));
         store_vault_delete(e->d->db, e->user, kind, NULL, NULL);
         ensure_next(e);
         return;

@@ -91,7 +91,7 @@ static void sse_session_ready(int status, struct session *s, void *data)
     struct sse_wait *w = data;
     http_req_on_abort(w->req, NULL, NULL);
     if (status != 0) {
-        log_info("sse_refused", "user=%s why=no_session err=%s", w->user, uv_err_name(status));
+        log_info("sse_refused", "user=%s why=no_session err=%s", w->user, log_errname(status));
         api__error(w->req, 401, "xmpp connection not found");
     } else {
         open_stream(w->d, w->req, w->user, s);

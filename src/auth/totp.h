@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TOTP_STEP_S 30
-#define TOTP_DIGITS 6
+#define TOTP_STEP_S       30
+#define TOTP_DIGITS       6
 #define TOTP_SECRET_BYTES 20 /* 160 bits, RFC 4226 §4 recommendation */
 
 /* Writes a new random secret as unpadded RFC 4648 base32 (32 characters) into b32.

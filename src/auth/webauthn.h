@@ -25,10 +25,10 @@
 #define WEBAUTHN_RS256 (-257)
 
 struct webauthn_rp {
-    const char *rp_id;             /* e.g. "example.org"; its SHA-256 must be authData's */
-    const char *const *origins;    /* accepted clientData origins, exact match */
+    const char *rp_id;          /* e.g. "example.org"; its SHA-256 must be authData's */
+    const char *const *origins; /* accepted clientData origins, exact match */
     size_t n_origins;
-    bool require_uv;               /* demand the UV flag */
+    bool require_uv; /* demand the UV flag */
 };
 
 struct webauthn_new_cred {
@@ -36,20 +36,19 @@ struct webauthn_new_cred {
     size_t cred_id_len;
     uint8_t *cose_key; /* mem_alloc'd: the credentialPublicKey CBOR exactly as in authData */
     size_t cose_key_len;
-    int alg;           /* COSE algorithm of the key */
+    int alg; /* COSE algorithm of the key */
     uint32_t sign_count;
-    uint8_t flags;     /* authData flags byte */
-    char fmt[16];      /* "none" or "packed" */
-    bool x5c;          /* packed with a certificate (full attestation) */
+    uint8_t flags; /* authData flags byte */
+    char fmt[16];  /* "none" or "packed" */
+    bool x5c;      /* packed with a certificate (full attestation) */
 };
 
 /* Verifies a registration ceremony's response against the expected challenge. On 0 fills out
  * (release with webauthn_new_cred_clear; also safe to call on a zeroed struct after an error). */
 int webauthn_verify_registration(const struct webauthn_rp *rp, const uint8_t *challenge,
                                  size_t challenge_len, const uint8_t *client_data,
-                                 size_t client_data_len, const uint8_t *att_obj,
-                                 size_t att_obj_len, struct webauthn_new_cred *out, char *err,
-                                 size_t errlen);
+                                 size_t client_data_len, const uint8_t *att_obj, size_t att_obj_len,
+                                 struct webauthn_new_cred *out, char *err, size_t errlen);
 void webauthn_new_cred_clear(struct webauthn_new_cred *c);
 
 /* Verifies an assertion against a stored credential (its COSE key and algorithm and the stored
@@ -60,8 +59,7 @@ int webauthn_verify_assertion(const struct webauthn_rp *rp, const uint8_t *chall
                               size_t client_data_len, const uint8_t *auth_data,
                               size_t auth_data_len, const uint8_t *sig, size_t sig_len,
                               const uint8_t *cose_key, size_t cose_key_len, int alg,
-                              uint32_t stored_count, uint32_t *new_count, char *err,
-                              size_t errlen);
+                              uint32_t stored_count, uint32_t *new_count, char *err, size_t errlen);
 
 /* The COSE algorithm of a COSE_Key (for listing credentials); 0 when unparseable. */
 int webauthn_cose_alg(const uint8_t *cose_key, size_t len);

@@ -8,8 +8,8 @@
 #include <stdint.h>
 
 enum b64_variant {
-    B64_STD,    /* + / with = padding */
-    B64_URL,    /* - _ without padding */
+    B64_STD, /* + / with = padding */
+    B64_URL, /* - _ without padding */
 };
 
 /* Returns a NUL-terminated encoding (free with mem_free); *outlen (optional) gets its length. */

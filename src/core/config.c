@@ -18,8 +18,8 @@
 struct config_key {
     const char *name; /* section.name */
     enum config_type type;
-    const char *def;  /* default, as text */
-    int64_t min, max; /* for INT, DURATION (ms) and SIZE (bytes) */
+    const char *def;     /* default, as text */
+    int64_t min, max;    /* for INT, DURATION (ms) and SIZE (bytes) */
     const char *choices; /* ENUM: "a|b|c" */
     const char *help;
 };
@@ -44,10 +44,12 @@ static const struct config_key keys[] = {
     { "http.tls_key", CONFIG_STR, "", 0, 0, NULL, "PEM private key for http.tls_cert." },
     { "http.public_url", CONFIG_STR, "", 0, 0, NULL,
       "Base URL browsers use to reach the gateway (token issuer). Empty: derived from http.listen." },
-    { "xmpp.domain", CONFIG_STR, "localhost", 0, 0, NULL, "XMPP domain of the users (the part after @)." },
+    { "xmpp.domain", CONFIG_STR, "localhost", 0, 0, NULL,
+      "XMPP domain of the users (the part after @)." },
     { "xmpp.host", CONFIG_STR, "", 0, 0, NULL,
       "Host name or address of the XMPP server. Empty: xmpp.domain." },
-    { "xmpp.port", CONFIG_INT, "5222", 1, 65535, NULL, "TCP port of the XMPP server's c2s listener." },
+    { "xmpp.port", CONFIG_INT, "5222", 1, 65535, NULL,
+      "TCP port of the XMPP server's c2s listener." },
     { "xmpp.tls", CONFIG_ENUM, "required", 0, 0, "required|starttls|direct|off",
       "required: STARTTLS must succeed; starttls: use STARTTLS when offered; direct: TLS from the first byte (port 5223); off: never (loopback tests only)." },
     { "xmpp.ca_file", CONFIG_STR, "", 0, 0, NULL,
@@ -112,7 +114,8 @@ static const struct config_key keys[] = {
       "Most simultaneous event streams of one user; more get 429." },
     { "store.path", CONFIG_STR, "./var", 0, 0, NULL,
       "Directory for the gateway's state (keys, sparkgate.db); created with mode 0700." },
-    { "log.level", CONFIG_ENUM, "info", 0, 0, "error|warn|info|debug", "Least severe level logged." },
+    { "log.level", CONFIG_ENUM, "info", 0, 0, "error|warn|info|debug",
+      "Least severe level logged." },
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -167,8 +170,7 @@ struct unit {
     int64_t mult;
 };
 
-static int parse_with_unit(const char *s, const struct unit *units, int64_t bare_mult,
-                           int64_t *out)
+static int parse_with_unit(const char *s, const struct unit *units, int64_t bare_mult, int64_t *out)
 {
     char *end;
     errno = 0;
@@ -200,8 +202,8 @@ static const struct unit duration_units[] = {
 };
 
 static const struct unit size_units[] = {
-    { "b", 1 }, { "k", KIB }, { "kb", KIB }, { "m", MIB }, { "mb", MIB }, { "g", 1024 * MIB },
-    { NULL, 0 },
+    { "b", 1 },    { "k", KIB },        { "kb", KIB }, { "m", MIB },
+    { "mb", MIB }, { "g", 1024 * MIB }, { NULL, 0 },
 };
 
 static int parse_bool(const char *s, int64_t *out)
@@ -272,7 +274,9 @@ static int set_index(struct config *c, size_t i, const char *value, char *err, s
     if (ranged && (num < k->min || num > k->max)) {
         set_err(err, errlen, "%s: value out of range [%lld, %lld]%s", k->name, (long long)k->min,
                 (long long)k->max,
-                k->type == CONFIG_DURATION ? " ms" : k->type == CONFIG_SIZE ? " bytes" : "");
+                k->type == CONFIG_DURATION ? " ms"
+                : k->type == CONFIG_SIZE   ? " bytes"
+                                           : "");
         return -ERANGE;
     }
     mem_free(c->v[i].str);
@@ -485,8 +489,8 @@ void config_print_help(FILE *f)
         for (const char *p = k->name; *p && o + 1 < sizeof(env); p++)
             env[o++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
         env[o] = '\0';
-        fprintf(f, "  %-28s %s (default \"%s\")\n  %-28s %s\n      %s\n\n", k->name,
-                type_name(k), k->def, "", env, k->help);
+        fprintf(f, "  %-28s %s (default \"%s\")\n  %-28s %s\n      %s\n\n", k->name, type_name(k),
+                k->def, "", env, k->help);
     }
 }
 

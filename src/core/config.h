@@ -18,9 +18,9 @@ struct config;
 
 enum config_type {
     CONFIG_STR,
-    CONFIG_INT,  /* int64 with min/max */
-    CONFIG_BOOL, /* true/false, on/off, yes/no, 1/0 */
-    CONFIG_ENUM, /* one of a '|'-separated list */
+    CONFIG_INT,      /* int64 with min/max */
+    CONFIG_BOOL,     /* true/false, on/off, yes/no, 1/0 */
+    CONFIG_ENUM,     /* one of a '|'-separated list */
     CONFIG_DURATION, /* "250ms", "30s", "5m", "1h", "2d"; a bare number is seconds */
     CONFIG_SIZE,     /* "512", "64k", "1m" (bytes, KiB, MiB) */
 };

@@ -5,10 +5,13 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
+
+#include <uv.h>
 
 enum log_level log__level = LOG_LEVEL_INFO;
 static FILE *log_file;
@@ -16,8 +19,8 @@ static FILE *log_file;
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 static const char *const secret_keys[] = {
-    "password", "passwd",  "token",  "access_token", "refresh_token", "secret", "otp",
-    "key",      "authorization", "cookie", "sasl", "ticket", NULL,
+    "password", "passwd",        "token",  "access_token", "refresh_token", "secret", "otp",
+    "key",      "authorization", "cookie", "sasl",         "ticket",        NULL,
 };
 
 int log_level_parse(const char *s, enum log_level *out)
@@ -76,8 +79,8 @@ size_t log_sanitize(const char *in, char *out, size_t outlen)
     for (size_t i = 0; i < n;) {
         /* key=value or "key":"value" / "key": "value" with a secret key: redact the value */
         bool eq = in[i] == '=' && i > 0 && ends_with_secret_key(in, i);
-        bool js = in[i] == '"' && i > 0 && ends_with_secret_key(in, i) && i + 1 < n &&
-                  in[i + 1] == ':';
+        bool js =
+            in[i] == '"' && i > 0 && ends_with_secret_key(in, i) && i + 1 < n && in[i + 1] == ':';
         if (eq || js) {
             size_t j = i + 1;
             out_put(out, outlen, &o, in + i, 1);
@@ -105,8 +108,8 @@ size_t log_sanitize(const char *in, char *out, size_t outlen)
                     }
                     if (c == '"')
                         break;
-                } else if (c == ' ' || c == '&' || c == '"' || c == ',' || c == '}' ||
-                           c == '\n' || c == '\r' || c == '\t') {
+                } else if (c == ' ' || c == '&' || c == '"' || c == ',' || c == '}' || c == '\n' ||
+                           c == '\r' || c == '\t') {
                     break;
                 }
                 j++;
@@ -162,4 +165,19 @@ void log__emit(enum log_level level, const char *mod, const char *ev, const char
     fprintf(f, "ts=%s.%03ldZ level=%s mod=%s ev=%s%s%s\n", ts, (long)(tv.tv_usec / 1000),
             level_names[level], mod, ev, clean[0] ? " " : "", clean);
     fflush(f);
+}
+
+const char *log_errname(int err)
+{
+    static _Thread_local char ring[8][32];
+    static _Thread_local unsigned next;
+    char *buf = ring[next++ % 8];
+    if (err == 0)
+        return "0";
+    const char *name = strerrorname_np(-err); /* glibc 2.32+: "ESTALE", NULL when unknown */
+    if (err < 0 && name != NULL)
+        snprintf(buf, sizeof(ring[0]), "%s", name);
+    else
+        uv_err_name_r(err, buf, sizeof(ring[0]));
+    return buf;
 }

@@ -27,6 +27,11 @@ extern enum log_level log__level;
 /* Parses "error" | "warn" | "info" | "debug"; 0 or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);
 void log_set_level(enum log_level level);
+/* The symbolic name of a negative errno or libuv code ("ECONNREFUSED", "ESTALE"), for log
+ * values. Unlike uv_err_name it never allocates (uv_err_name leaks for codes libuv does not
+ * know, e.g. ESTALE or ENOKEY). The text lives until the eighth call after this one; loop
+ * thread only. */
+const char *log_errname(int err);
 /* Lines go to `f` (default stderr). The caller keeps ownership of f. */
 void log_set_file(FILE *f);
 
@@ -37,10 +42,10 @@ void log__emit(enum log_level level, const char *mod, const char *ev, const char
  * truncated to outlen - 1). Exposed for tests. Returns the length written. */
 size_t log_sanitize(const char *in, char *out, size_t outlen);
 
-#define LOG__AT(lvl, ev, ...)                                                                      \
-    do {                                                                                           \
-        if (log__level >= (lvl))                                                                   \
-            log__emit((lvl), LOG_MODULE, (ev), __VA_ARGS__);                                       \
+#define LOG__AT(lvl, ev, ...)                                \
+    do {                                                     \
+        if (log__level >= (lvl))                             \
+            log__emit((lvl), LOG_MODULE, (ev), __VA_ARGS__); \
     } while (0)
 
 #define log_error(ev, ...) LOG__AT(LOG_LEVEL_ERROR, ev, __VA_ARGS__)

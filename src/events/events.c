@@ -18,8 +18,9 @@
 /* Largest stanza re-serialised for chatapi.xmpp; bigger ones are refused upstream already. */
 #define XMPP_EVENT_MAX (16u * 1024 * 1024)
 
-static const char *const chat_states[] = { "active", "composing", "paused", "inactive", "gone",
-                                           NULL };
+static const char *const chat_states[] = {
+    "active", "composing", "paused", "inactive", "gone", NULL
+};
 
 /* A string attribute as the reference shows it: the value, or the literal "null". */
 static json_t *str_or_null(const char *s)

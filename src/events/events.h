@@ -19,7 +19,7 @@ struct xmpp_stanza;
 
 /* One event: immutable once pushed, shared by every sink (reference-counted). */
 struct event {
-    uint64_t id;     /* 1, 2, 3... per user log */
+    uint64_t id;      /* 1, 2, 3... per user log */
     const char *name; /* "chatapi.chat" */
     const char *json; /* the payload as one line of JSON */
     size_t json_len;

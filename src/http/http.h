@@ -33,8 +33,8 @@ const char *http_method_str(enum http_method m);
 
 struct http_server_opts {
     uv_loop_t *loop;
-    const char *listen;       /* "host:port" or "[v6]:port"; port 0 picks a free one */
-    const char *tls_cert;     /* PEM paths; both set -> HTTPS with ALPN h2,http/1.1 */
+    const char *listen;   /* "host:port" or "[v6]:port"; port 0 picks a free one */
+    const char *tls_cert; /* PEM paths; both set -> HTTPS with ALPN h2,http/1.1 */
     const char *tls_key;
     size_t max_body;          /* bytes; larger bodies get 413 */
     const char *cors_origins; /* comma-separated allow-list; "*" = any; "" = same-origin only */
@@ -43,8 +43,7 @@ struct http_server_opts {
 
 /* Creates the server and starts listening. NULL with a message in err on failure (bad address,
  * port in use, TLS files unreadable, lws/libuv failure). */
-struct http_server *http_server_new(const struct http_server_opts *opts, char *err,
-                                    size_t errlen);
+struct http_server *http_server_new(const struct http_server_opts *opts, char *err, size_t errlen);
 /* Stops listening, aborts open requests (their abort callbacks run) and closes streams (their
  * close callbacks run), then releases everything once libuv has closed the handles; done(data)
  * runs after that, on the loop. */
@@ -67,7 +66,7 @@ int http_route(struct http_server *srv, enum http_method method, const char *pat
 
 /* Request accessors. Strings are owned by the request and valid until it completes. */
 enum http_method http_req_method(const struct http_req *req);
-const char *http_req_path(const struct http_req *req);    /* decoded path, no query */
+const char *http_req_path(const struct http_req *req); /* decoded path, no query */
 const char *http_req_param(const struct http_req *req, const char *name); /* NULL if absent */
 const char *http_req_query(const struct http_req *req, const char *name); /* decoded, NULL */
 /* Header by case-insensitive name, NULL when absent. */
@@ -92,8 +91,8 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
 /* Replies with the JSON text of body (Content-Type: application/json). Consumes body. */
 void http_reply_json(struct http_req *req, int status, json_t *body);
 /* Replies with the contract's ErrorResponse {"resource","message","exception"}. */
-void http_reply_error(struct http_req *req, int status, const char *resource,
-                      const char *message, const char *exception);
+void http_reply_error(struct http_req *req, int status, const char *resource, const char *message,
+                      const char *exception);
 /* Replies with an empty body. */
 void http_reply_empty(struct http_req *req, int status);
 

@@ -108,7 +108,7 @@ static void login_finish(struct session_login *l, int status, struct session *s)
 {
     login_unwait(l);
     if (status != 0)
-        log_info("login_failed", "user=%s err=%s", l->username, uv_err_name(status));
+        log_info("login_failed", "user=%s err=%s", l->username, log_errname(status));
     if (l->cb != NULL) /* NULL: cancelled while a deferred failure was queued */
         l->cb(l->mgr, status, status == 0 ? s : NULL, l->data);
     login_free(l);
@@ -415,8 +415,7 @@ static int login_new(struct session_mgr *mgr, const char *username, const struct
 }
 
 int session_register(struct session_mgr *mgr, const char *username, const char *password,
-                     void (*cb)(int status, void *data), void *data,
-                     struct xmpp_register **out)
+                     void (*cb)(int status, void *data), void *data, struct xmpp_register **out)
 {
     if (!xmpp_jid_local_valid(username) || password == NULL || *password == '\0')
         return -EINVAL;
@@ -496,7 +495,7 @@ static void stream_on_ready(struct xmpp_stream *st, int status, void *data)
     struct session *s = data;
     (void)st;
     if (status != 0) {
-        log_info("session_failed", "user=%s err=%s", s->username, uv_err_name(status));
+        log_info("session_failed", "user=%s err=%s", s->username, log_errname(status));
         xmpp_stream_free(s->stream);
         s->stream = NULL;
         s->stream_done = true;
@@ -548,7 +547,7 @@ static void stream_on_closed(struct xmpp_stream *st, int status, const char *rea
     struct session *s = data;
     (void)st;
     if (s->state != SESSION_CLOSING)
-        log_warn("upstream_lost", "jid=%s err=%s reason=%s", s->bare, uv_err_name(status),
+        log_warn("upstream_lost", "jid=%s err=%s reason=%s", s->bare, log_errname(status),
                  reason ? reason : "");
     xmpp_stream_free(s->stream);
     s->stream = NULL;

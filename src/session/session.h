@@ -104,8 +104,7 @@ void session_login_cancel(struct session_login *l);
  * unauthenticated stream). cb(status): 0 created, -EEXIST exists, -EPERM registration not
  * allowed, -EINVAL refused data, or connection errors. Cancel with xmpp_register_cancel. */
 int session_register(struct session_mgr *mgr, const char *username, const char *password,
-                     void (*cb)(int status, void *data), void *data,
-                     struct xmpp_register **out);
+                     void (*cb)(int status, void *data), void *data, struct xmpp_register **out);
 
 /* --- lookup and activity --- */
 

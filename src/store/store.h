@@ -69,11 +69,12 @@ struct store_totp {
     int64_t last_step; /* the newest RFC 6238 time step accepted; -1 when none yet */
     int64_t created;   /* epoch seconds */
 };
+
 typedef void store_totp_cb(int status, const struct store_totp *t, void *data);
 
 /* Stores the user's secret unless one exists (then -EEXIST and the stored one is kept). */
-void store_totp_create(struct store_db *db, const char *user, const char *secret,
-                       store_done_cb *cb, void *data);
+void store_totp_create(struct store_db *db, const char *user, const char *secret, store_done_cb *cb,
+                       void *data);
 /* 0 with the row, or -ENOENT. */
 void store_totp_get(struct store_db *db, const char *user, store_totp_cb *cb, void *data);
 /* Replay guard, atomic: sets last_step = step only when step > last_step: 0 when it did,
@@ -90,20 +91,21 @@ struct store_webauthn_cred {
     size_t id_len;
     uint8_t *cose_key; /* COSE_Key CBOR bytes */
     size_t cose_key_len;
-    int alg;                 /* COSE algorithm: -7, -8, -257 */
+    int alg; /* COSE algorithm: -7, -8, -257 */
     uint8_t user_handle[64];
     size_t user_handle_len;
     uint32_t sign_count;
     int64_t created;   /* epoch seconds */
     int64_t last_used; /* epoch seconds, 0 never */
 };
-typedef void store_webauthn_list_cb(int status, const struct store_webauthn_cred *creds,
-                                    size_t n, void *data);
+
+typedef void store_webauthn_list_cb(int status, const struct store_webauthn_cred *creds, size_t n,
+                                    void *data);
 
 /* Adds a credential (copied). -EEXIST when the credential id is already registered (to any
  * user). */
-void store_webauthn_add(struct store_db *db, const struct store_webauthn_cred *c,
-                        store_done_cb *cb, void *data);
+void store_webauthn_add(struct store_db *db, const struct store_webauthn_cred *c, store_done_cb *cb,
+                        void *data);
 /* Every credential of user, oldest first (n may be 0 with status 0). */
 void store_webauthn_list(struct store_db *db, const char *user, store_webauthn_list_cb *cb,
                          void *data);
@@ -114,8 +116,8 @@ void store_webauthn_use(struct store_db *db, const char *user, const uint8_t *id
                         uint32_t new_count, store_done_cb *cb, void *data);
 /* Deletes one credential of user (id != NULL) or all of them (id == NULL); -ENOENT when
  * nothing matched. */
-void store_webauthn_delete(struct store_db *db, const char *user, const uint8_t *id,
-                           size_t id_len, store_done_cb *cb, void *data);
+void store_webauthn_delete(struct store_db *db, const char *user, const uint8_t *id, size_t id_len,
+                           store_done_cb *cb, void *data);
 
 /* ---- credential vault (blobs are encrypted by auth/ before they get here) ---- */
 
@@ -125,29 +127,32 @@ struct store_vault_entry {
     size_t blob_len;
     int64_t updated; /* epoch seconds */
 };
-typedef void store_vault_cb(int status, const struct store_vault_entry *e, size_t n,
-                            void *data);
+
+typedef void store_vault_cb(int status, const struct store_vault_entry *e, size_t n, void *data);
 
 /* Inserts or replaces (user, kind). */
-void store_vault_put(struct store_db *db, const char *user, const char *kind,
-                     const uint8_t *blob, size_t len, store_done_cb *cb, void *data);
+void store_vault_put(struct store_db *db, const char *user, const char *kind, const uint8_t *blob,
+                     size_t len, store_done_cb *cb, void *data);
 /* Every entry of user (n may be 0 with status 0). */
 void store_vault_get(struct store_db *db, const char *user, store_vault_cb *cb, void *data);
 /* Deletes (user, kind), or every entry of user when kind == NULL. */
-void store_vault_delete(struct store_db *db, const char *user, const char *kind,
-                        store_done_cb *cb, void *data);
+void store_vault_delete(struct store_db *db, const char *user, const char *kind, store_done_cb *cb,
+                        void *data);
 
 /* ---- tokens (the in-memory token table of auth/ is written through to here) ---- */
 
-enum store_token_kind { STORE_TOKEN_ACCESS = 1, STORE_TOKEN_REFRESH = 2 };
+enum store_token_kind {
+    STORE_TOKEN_ACCESS = 1,
+    STORE_TOKEN_REFRESH = 2
+};
 
 struct store_token {
-    char id[96];          /* access: the jti; refresh: hex SHA-256 of the token */
+    char id[96]; /* access: the jti; refresh: hex SHA-256 of the token */
     char user[STORE_USER_MAX];
-    char family[64];      /* refresh family ("" when none) */
-    int kind;             /* enum store_token_kind */
-    int64_t exp;          /* epoch seconds */
-    bool used;            /* refresh: already rotated */
+    char family[64]; /* refresh family ("" when none) */
+    int kind;        /* enum store_token_kind */
+    int64_t exp;     /* epoch seconds */
+    bool used;       /* refresh: already rotated */
 };
 
 /* Synchronous, start-up only: deletes expired rows (exp <= now_s), then calls row() for each
@@ -161,8 +166,7 @@ void store_token_put(struct store_db *db, const struct store_token *t, store_don
 void store_token_mark_used(struct store_db *db, const char *id, store_done_cb *cb, void *data);
 /* Deletes by id; by user (every token of the user); by family. NULL arguments are errors. */
 void store_token_delete(struct store_db *db, const char *id, store_done_cb *cb, void *data);
-void store_token_delete_user(struct store_db *db, const char *user, store_done_cb *cb,
-                             void *data);
+void store_token_delete_user(struct store_db *db, const char *user, store_done_cb *cb, void *data);
 void store_token_delete_family(struct store_db *db, const char *family, store_done_cb *cb,
                                void *data);
 /* Deletes rows with exp <= now_s (run now and then). */
@@ -174,10 +178,11 @@ struct store_push_sub {
     char user[STORE_USER_MAX];
     char resource[256]; /* the page's name for the subscription (contract W2) */
     char endpoint[2048];
-    char p256dh[128];   /* base64url */
-    char auth[64];      /* base64url */
+    char p256dh[128]; /* base64url */
+    char auth[64];    /* base64url */
     int64_t created;
 };
+
 typedef void store_push_list_cb(int status, const struct store_push_sub *subs, size_t n,
                                 void *data);
 

@@ -477,7 +477,7 @@ static void kick(struct store_db *db)
     db->inflight = r;
     int rc = uv_queue_work(db->loop, &r->req, run_work, run_done);
     if (rc != 0) { /* only fails for a NULL work callback */
-        log_error("queue", "err=%s", uv_err_name(rc));
+        log_error("queue", "err=%s", log_errname(rc));
         abort();
     }
 }

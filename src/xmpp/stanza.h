@@ -12,10 +12,10 @@
 struct buf;
 struct xmpp_stanza;
 
-#define XMPP_NS_CLIENT   "jabber:client"
-#define XMPP_NS_STREAMS  "http://etherx.jabber.org/streams"
-#define XMPP_NS_STANZAS  "urn:ietf:params:xml:ns:xmpp-stanzas"
-#define XMPP_NS_XML      "http://www.w3.org/XML/1998/namespace"
+#define XMPP_NS_CLIENT  "jabber:client"
+#define XMPP_NS_STREAMS "http://etherx.jabber.org/streams"
+#define XMPP_NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define XMPP_NS_XML     "http://www.w3.org/XML/1998/namespace"
 
 /* A new element with one reference. ns may be NULL (inherits the parent's when serialised). */
 struct xmpp_stanza *xmpp_stanza_new(const char *name, const char *ns);
@@ -46,8 +46,7 @@ char *xmpp_stanza_text(const struct xmpp_stanza *st);
 char *xmpp_stanza_child_text(const struct xmpp_stanza *st, const char *name, const char *ns);
 
 /* Appends a new element child and returns it (borrowed; owned by the parent). */
-struct xmpp_stanza *xmpp_stanza_add_child(struct xmpp_stanza *st, const char *name,
-                                          const char *ns);
+struct xmpp_stanza *xmpp_stanza_add_child(struct xmpp_stanza *st, const char *name, const char *ns);
 /* Appends an existing tree as a child; takes over the caller's reference to child. */
 void xmpp_stanza_adopt_child(struct xmpp_stanza *st, struct xmpp_stanza *child);
 /* Appends text (any bytes except NUL; escaped on output). */

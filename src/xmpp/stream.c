@@ -241,7 +241,7 @@ static void teardown(struct xmpp_stream *s, bool polite)
 /* uv_err_name leaks a string for a code libuv does not know, such as ESTALE. */
 static const char *status_name(int status)
 {
-    return status == 0 ? "0" : status == -ESTALE ? "ESTALE" : uv_err_name(status);
+    return log_errname(status);
 }
 
 static void fire_terminal(struct xmpp_stream *s, int status, const char *reason)
@@ -485,7 +485,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     xmpp__enter(s);
     if (status < 0) {
-        log_debug("connect_fail", "host=%s err=%s", s->host, uv_err_name(status));
+        log_debug("connect_fail", "host=%s err=%s", s->host, log_errname(status));
         s->last_connect_err = status;
         s->retry_connect = true;
         uv_close((uv_handle_t *)&s->tcp, on_tcp_close);

@@ -43,8 +43,8 @@ void xmpp_tls_free(struct xmpp_tls *tls);
  * succeeds without the password as long as the server keeps the same salt and count (hashed
  * storage, e.g. Prosody's internal_hashed). Secret: wipe it after use. */
 struct xmpp_scram_cred {
-    char mech[32];    /* "SCRAM-SHA-1" or "SCRAM-SHA-256" (never -PLUS) */
-    char salt[256];   /* base64, exactly as the server sent it */
+    char mech[32];  /* "SCRAM-SHA-1" or "SCRAM-SHA-256" (never -PLUS) */
+    char salt[256]; /* base64, exactly as the server sent it */
     uint32_t iterations;
     uint8_t salted_password[64];
     size_t salted_len; /* 20 for SHA-1, 32 for SHA-256 */
@@ -52,15 +52,15 @@ struct xmpp_scram_cred {
 
 /* A FAST token (XEP-0484) granted by a server that offers SASL2 (XEP-0388) with FAST. */
 struct xmpp_fast_token {
-    char mech[32];     /* e.g. "HT-SHA-256-NONE" */
+    char mech[32]; /* e.g. "HT-SHA-256-NONE" */
     char token[512];
-    int64_t expiry;    /* epoch seconds, 0 unknown */
+    int64_t expiry; /* epoch seconds, 0 unknown */
 };
 
 struct xmpp_stream_opts {
-    const char *host;   /* where to connect: name or address */
+    const char *host; /* where to connect: name or address */
     uint16_t port;
-    const char *domain; /* stream 'to', SNI and the certificate name checked */
+    const char *domain;   /* stream 'to', SNI and the certificate name checked */
     const char *username; /* local part */
     /* Borrowed for the duration of xmpp_stream_open only: the stream keeps a private copy that
      * it wipes (OPENSSL_cleanse) as soon as authentication ends. */
@@ -80,13 +80,13 @@ struct xmpp_stream_opts {
     const char *user_agent_id;
     const char *resource; /* requested resource; the server may assign another */
     enum xmpp_tls_mode tls;
-    struct xmpp_tls *tls_ctx; /* required unless tls == XMPP_TLS_OFF */
-    struct tick *tick;        /* the shared tick, for the connect deadline (required) */
+    struct xmpp_tls *tls_ctx;    /* required unless tls == XMPP_TLS_OFF */
+    struct tick *tick;           /* the shared tick, for the connect deadline (required) */
     uint64_t connect_timeout_ms; /* from start until bound (or authenticated, auth_only); 0: 30 s */
-    size_t max_stanza;        /* a larger inbound stanza is a stream error (policy-violation);
-                                 0: 256 KiB */
-    bool auth_only;           /* stop after SASL success: verifies a password, binds nothing */
-    bool sm;                  /* enable XEP-0198 when offered */
+    size_t max_stanza;           /* a larger inbound stanza is a stream error (policy-violation);
+                                    0: 256 KiB */
+    bool auth_only;              /* stop after SASL success: verifies a password, binds nothing */
+    bool sm;                     /* enable XEP-0198 when offered */
 };
 
 /* The callbacks. Each is optional except on_ready. `data` is opts' user pointer.

@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { recordSecret } from './secrets.mjs';
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -30,8 +31,9 @@ const luaList = (xs) => (xs.length ? `{ ${xs.map(lua).join(', ')} }` : '{}');
 
 /** Builds the text of prosody.cfg.lua. Exported for tests and for the run-prosody CLI. */
 export function buildConfig({ dir, domain, c2sPort, httpPort, tls, mam, allowRegistration, logLevel,
-  admins = [], extraModules = [], extraConfig = '', upload = false }) {
-  const modules = DEFAULT_MODULES.filter((m) => mam || m !== 'mam').concat(extraModules);
+  admins = [], extraModules = [], extraConfig = '', upload = false, fast = false }) {
+  const modules = DEFAULT_MODULES.filter((m) => mam || m !== 'mam').concat(extraModules)
+    .concat(fast ? ['sasl2', 'sasl2_fast', 'sasl2_compat012'] : []);
   const certs = path.join(dir, 'certs');
   const ssl = tls
     ? `{ certificate = ${lua(path.join(certs, `${domain}.crt`))}; key = ${lua(path.join(certs, `${domain}.key`))}; }`
@@ -61,7 +63,8 @@ allow_registration = ${allowRegistration ? 'true' : 'false'}
 admins = ${luaList(admins)}
 ${ssl ? `ssl = ${ssl}\n` : ''}
 modules_enabled = ${luaList(modules)}
-${extraConfig}
+${fast ? `plugin_paths = { ${lua(path.join(dir, 'plugins'))} }
+` : ''}${extraConfig}
 
 VirtualHost ${lua(domain)}
 ${ssl ? `  ssl = ${ssl}\n` : ''}
@@ -122,6 +125,8 @@ const encodePathPart = (s) => s.replace(/[^A-Za-z0-9]/g, (c) => `%${c.charCodeAt
  *   logLevel          Prosody log level (default env SG_PROSODY_LOG or "info")
  *   admins            bare JIDs made admins (e.g. to create pubsub nodes)
  *   extraModules      more VirtualHost modules; extraConfig: Lua appended to the global section
+ *   fast              enable SASL2 + FAST (mod_sasl2, mod_sasl2_fast from prosody-modules, plus
+ *                     fixtures/mod_sasl2_compat012.lua, which fixes them for Prosody 0.12)
  *   upload            add an http_file_share component upload.<domain>
  *   startTimeoutMs    deadline for start-up (default 20000)
  *
@@ -135,6 +140,11 @@ export async function startProsody(opts = {}) {
   const dir = opts.dir ? path.resolve(opts.dir) : makeTempDir('sg-prosody-');
   fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'certs'), { recursive: true }); // silences "Error indexing certificate directory"
+  if (opts.fast) { // SASL2 + FAST from Debian's prosody-modules, with the 0.12 shim (see the file)
+    fs.mkdirSync(path.join(dir, 'plugins'), { recursive: true });
+    fs.copyFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'mod_sasl2_compat012.lua'),
+      path.join(dir, 'plugins', 'mod_sasl2_compat012.lua'));
+  }
   const configPath = path.join(dir, 'prosody.cfg.lua');
   const logPath = path.join(dir, 'prosody.log');
   const startTimeoutMs = opts.startTimeoutMs ?? 20000;
@@ -154,6 +164,7 @@ export async function startProsody(opts = {}) {
         allowRegistration: opts.allowRegistration ?? true,
         logLevel: opts.logLevel ?? process.env.SG_PROSODY_LOG ?? 'info',
         admins: opts.admins, extraModules: opts.extraModules, extraConfig: opts.extraConfig, upload: opts.upload,
+        fast: opts.fast,
       }));
       const logStart = fs.existsSync(logPath) ? fs.statSync(logPath).size : 0;
       const child = await launch(configPath, logPath, ownDir ? dir : '');

@@ -179,6 +179,33 @@ test('in-band registration creates the account and logs in; duplicates are refus
   }
 });
 
+test('with SASL2 + FAST on the server the vault keeps a FAST token, re-opens with it and stores the rotated one', async () => {
+  const fp = await startProsody({ mam: false, fast: true });
+  await fp.register('mona', 'mona-pw-Secret11');
+  const store = makeTempDir('sg-fast-store-');
+  let g = await startGateway({ prosody: fp, storePath: store });
+  try {
+    const l = await request('POST', `${g.url}/sparkweb/api/rest/login/mona`, { body: 'mona-pw-Secret11' });
+    assert.equal(l.status, 200, l.text);
+    await g.waitForLog(/stored user=mona kind=fast/, 5000);
+    assert.equal((await g.stop()).code, 0);
+    for (let round = 0; round < 2; round++) { // twice: the second re-open uses the rotated token
+      g = await startGateway({ prosody: fp, storePath: store });
+      const s = await openSSE(`${g.url}/sparkweb/sse?token=${l.json.token}`);
+      assert.equal(s.status, 200);
+      await s.waitFor((e) => e.event === 'onConnect', 10000);
+      s.close();
+      assert.match(g.log(), /reopen user=mona kind=fast/);
+      await g.waitForLog(/stored user=mona kind=fast/, 5000);
+      assert.equal((await g.stop()).code, 0);
+    }
+  } finally {
+    await g.stop();
+    await fp.stop();
+    removeTempDir(store);
+  }
+});
+
 test('registration on a server that does not allow it answers "user cannot be created"', async () => {
   const closed = await startProsody({ mam: false, allowRegistration: false });
   const g = await startGateway({ prosody: closed });

@@ -1,11 +1,11 @@
 /* test_core.c: the core toolbox: buf bounds, base64 vectors, log redaction, map, config. */
 #include <errno.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -35,38 +35,7 @@ fast | fast-raw)
     MODS="$MODS; \"sasl2\"; \"sasl2_fast\"; \"sasl2_bind2\""
     if [ "$VARIANT" = fast ]; then
         MODS="$MODS; \"sasl2_compat012\""
-        cat > "$DIR/plugins/mod_sasl2_compat012.lua" <<'LUA'
--- Test-only shim: gives the 2023 prosody-modules SASL2 code what Prosody 0.12.3 lacks.
--- 0.12's util.datetime passes its argument to os.date, which in Lua 5.4 rejects the fractional
--- expiry mod_sasl2_fast computes from util.time.now(): round it down.
-local dt = require "util.datetime";
-local datetime = dt.datetime;
-dt.datetime = function (t) return datetime(t and math.floor(t)); end;
--- mod_sasl2_fast reads the user agent with stanza:get_child_attr(), which 0.12 lacks.
-local stanza_mt = require "util.stanza".stanza_mt;
-if stanza_mt.get_child_attr == nil then
-	stanza_mt.get_child_attr = function (self, name, xmlns, attr)
-		local child = self:get_child(name, xmlns);
-		return child and child.attr[attr] or nil;
-	end;
-end
--- Runs before mod_sasl2's stream-features handler (priority 1).
-module:hook("stream-features", function (event)
-	local origin = event.origin;
-	if event.stream == nil then
-		-- 0.12's mod_c2s keeps no stream attributes; mod_sasl2_fast only needs a local part
-		-- to decide to advertise FAST (the token lookup uses the SASL username later)
-		event.stream = { from = "unknown@" .. module.host };
-	end
-	local conn = origin.conn;
-	if conn and conn.ssl_info == nil and conn.socket then
-		conn.ssl_info = function (c)
-			local sock = c:socket();
-			return sock and sock.info and sock:info() or nil;
-		end;
-	end
-end, 10);
-LUA
+        cp "$(dirname "$0")/../harness/fixtures/mod_sasl2_compat012.lua" "$DIR/plugins/"
     fi
     ;;
 *) echo "unknown variant $VARIANT" >&2; exit 2 ;;
