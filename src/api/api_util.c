@@ -197,8 +197,8 @@ void api__client_ip(const struct api_deps *d, struct http_req *req, char out[64]
             *--e = '\0';
         unsigned char tmp[16];
         if (inet_pton(strchr(item, ':') ? AF_INET6 : AF_INET, item, tmp) != 1)
-            return; /* garbage: keep the proxy's address */
-        snprintf(out, 64, "%s", item);
+            return;                       /* garbage: keep the proxy's address */
+        snprintf(out, 64, "%.63s", item); /* an address fits: inet_pton accepted it */
         if (!addr_in_list(item, d->trusted_proxies) || comma == NULL)
             return;
         *comma = '\0';
