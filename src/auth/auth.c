@@ -421,8 +421,10 @@ static int refresh_check(struct auth *a, const char *refresh, char *user, size_t
     if (e->used) {
         char fam[AUTH_FAMILY_LEN];
         snprintf(fam, sizeof(fam), "%s", e->family);
-        size_t n = revoke_family(a, fam);
-        log_warn("refresh_reuse", "user=%s family=%.8s revoked=%zu", e->user, fam, n);
+        char *who = mem_strdup(e->user);
+        size_t n = revoke_family(a, fam); /* frees e */
+        log_warn("refresh_reuse", "user=%s family=%.8s revoked=%zu", who, fam, n);
+        mem_free(who);
         return -EALREADY;
     }
     if (strlen(e->user) >= userlen)
