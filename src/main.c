@@ -48,7 +48,7 @@ struct app {
     struct sse_hub *sse;
     struct api_deps deps;
     struct store_db *db;
-    struct ratelimit *ratelimit, *ratelimit_ip;
+    struct ratelimit *ratelimit, *ratelimit_ip, *ratelimit_starts;
     char rp_id[256];
     char origins[1024];
     uint8_t ua_seed[32];
@@ -271,6 +271,12 @@ static int app_start(struct app *app)
     app->housekeeping = tick_add(app->tick, housekeeping, app);
     ro.free_failures *= 10; /* one address may carry many users (NAT, proxies) */
     app->ratelimit_ip = ratelimit_new(&ro);
+    /* unauthenticated passkey challenges: 30 per address in a burst, then back-off until the
+     * address has been quiet for a minute (bounds the pending-ceremony table) */
+    struct ratelimit_opts so_ = {
+        .free_failures = 30, .base_ms = 1000, .max_ms = 60 * 1000, .forget_ms = 60 * 1000
+    };
+    app->ratelimit_starts = ratelimit_new(&so_);
     webauthn_rp(app, issuer);
 
     const char *host = config_str(cfg, "xmpp.host");
@@ -327,6 +333,7 @@ static int app_start(struct app *app)
     d->tick = app->tick;
     d->ratelimit = app->ratelimit;
     d->ratelimit_ip = app->ratelimit_ip;
+    d->ratelimit_starts = app->ratelimit_starts;
     d->max_streams_per_user = (unsigned)config_int(cfg, "sse.max_streams_per_user");
     d->domain = config_str(cfg, "xmpp.domain");
     d->store_password = config_bool(cfg, "vault.store_password");
@@ -426,6 +433,7 @@ int main(int argc, char **argv)
     int crc = uv_loop_close(&app.loop);
     ratelimit_free(app.ratelimit);
     ratelimit_free(app.ratelimit_ip);
+    ratelimit_free(app.ratelimit_starts);
     OPENSSL_cleanse(app.deps.vault_key, sizeof(app.deps.vault_key));
     OPENSSL_cleanse(app.ua_seed, sizeof(app.ua_seed));
     if (crc != 0)

@@ -28,9 +28,10 @@ struct api_deps {
     struct sse_hub *sse;
     struct store_db *db;
     struct tick *tick;
-    struct ratelimit *ratelimit;    /* per username ("u:<user>") */
-    struct ratelimit *ratelimit_ip; /* per client address ("ip:<addr>"): more free failures,
-                                       since many users may share one address (NAT) */
+    struct ratelimit *ratelimit;        /* per username ("u:<user>") */
+    struct ratelimit *ratelimit_ip;     /* per client address ("ip:<addr>"): more free failures,
+                                           since many users may share one address (NAT) */
+    struct ratelimit *ratelimit_starts; /* public ceremony starts per address (each counts) */
     unsigned max_streams_per_user;
     const char *domain;    /* xmpp.domain */
     uint8_t vault_key[32]; /* seals vault entries */

@@ -50,8 +50,10 @@ int api__route_user(struct api_deps *d, int method, const char *pattern, api_use
 bool api__authenticate(const struct api_deps *d, struct http_req *req, char user[API_USER_MAX]);
 
 /* Rate limits of credential checks (per username and per client address). _check replies 429
- * with Retry-After and returns false when either key is blocked. Capture the client address
- * (api__client_ip) while the handler runs: headers are gone after it returns. */
+ * with Retry-After and returns false when either key is blocked; when it lets the attempt
+ * through it already charges the username as a failure, which _ok refunds (clears) on success
+ * and _fail leaves (then charging the address). Capture the client address (api__client_ip)
+ * while the handler runs: headers are gone after it returns. */
 void api__client_ip(const struct api_deps *d, struct http_req *req, char out[64]);
 bool api__rate_check(struct api_deps *d, struct http_req *req, const char *user, const char *ip);
 void api__rate_fail(struct api_deps *d, const char *user, const char *ip);
@@ -78,6 +80,11 @@ void api__vault_password(struct api_deps *d, const char *user, const char *passw
 
 /* True when s[0..len) is UTF-8 and contains only characters XML 1.0 allows. */
 bool api__xml_text_valid(const char *s, size_t len);
+/* Validates a username (an RFC 7622 localpart) and writes it to out with ASCII letters in
+ * lower case (out may be in): the server treats "Alice" and "alice" as one account, so rate
+ * limits, sessions and token subjects must too. Full nodeprep of non-ASCII letters is left to
+ * the server. */
+bool api__username(const char *in, char out[API_USER_MAX]);
 /* A body that is a password: non-empty, valid text, no NUL, < API_PASS_MAX. Copies it into
  * out (NUL-terminated). */
 bool api__password_body(struct http_req *req, char out[API_PASS_MAX]);

@@ -17,6 +17,7 @@
 #include "core/mem.h"
 #include "core/tick.h"
 #include "session/session.h"
+#include "xmpp/jid.h"
 
 #define LOG_MODULE "api"
 #include "core/log.h"
@@ -155,7 +156,10 @@ static bool addr_in_list(const char *addr, const char *list)
             long bits = (long)alen * 8;
             if (slash) {
                 *slash = '\0';
-                bits = strtol(slash + 1, NULL, 10);
+                char *endp = NULL;
+                bits = strtol(slash + 1, &endp, 10);
+                if (endp == slash + 1 || *endp != '\0')
+                    bits = -1; /* "10.0.0.0/" or "/x": never a match, never /0 */
             }
             if (inet_pton(fam, item, n) == 1 && bits >= 0 && bits <= (long)alen * 8) {
                 size_t full = (size_t)bits / 8;
@@ -184,29 +188,45 @@ void api__client_ip(const struct api_deps *d, struct http_req *req, char out[64]
     const char *xff = http_req_header(req, "x-forwarded-for");
     if (xff == NULL)
         return;
-    /* the right-most address not itself a trusted proxy is the client */
-    char buf[1024];
-    snprintf(buf, sizeof(buf), "%s", xff);
+    /* the right-most address not itself a trusted proxy is the client; read from the end, so
+     * a long client-supplied prefix cannot push the proxy's own entries out */
+    const char *end = xff + strlen(xff);
     for (;;) {
-        char *comma = strrchr(buf, ',');
-        char *item = comma ? comma + 1 : buf;
-        while (*item == ' ')
-            item++;
-        char *e = item + strlen(item);
-        while (e > item && e[-1] == ' ')
-            *--e = '\0';
+        const char *start = end;
+        while (start > xff && start[-1] != ',')
+            start--;
+        const char *a = start, *b = end;
+        while (a < b && *a == ' ')
+            a++;
+        while (b > a && b[-1] == ' ')
+            b--;
+        char item[64];
         unsigned char tmp[16];
+        if ((size_t)(b - a) >= sizeof(item))
+            return; /* not an address: keep the last good one */
+        memcpy(item, a, (size_t)(b - a));
+        item[b - a] = '\0';
         if (inet_pton(strchr(item, ':') ? AF_INET6 : AF_INET, item, tmp) != 1)
-            return;                       /* garbage: keep the proxy's address */
-        snprintf(out, 64, "%.63s", item); /* an address fits: inet_pton accepted it */
-        if (!addr_in_list(item, d->trusted_proxies) || comma == NULL)
             return;
-        *comma = '\0';
+        memcpy(out, item, (size_t)(b - a) + 1);
+        if (!addr_in_list(item, d->trusted_proxies) || start == xff)
+            return;
+        end = start - 1; /* before the comma */
     }
 }
 
+/* "u:<user>", or "ip:<address>" where an IPv6 address counts by its /64 (one subscriber's
+ * allocation: a client must not get fresh keys by walking its own prefix). */
 static void rate_key(char *out, size_t len, const char *prefix, const char *v)
 {
+    unsigned char a6[16];
+    char text[INET6_ADDRSTRLEN];
+    if (strcmp(prefix, "ip") == 0 && strchr(v, ':') && inet_pton(AF_INET6, v, a6) == 1) {
+        memset(a6 + 8, 0, 8);
+        inet_ntop(AF_INET6, a6, text, sizeof(text));
+        snprintf(out, len, "ip:%s/64", text);
+        return;
+    }
     snprintf(out, len, "%s:%s", prefix, v);
 }
 
@@ -225,8 +245,15 @@ bool api__rate_check(struct api_deps *d, struct http_req *req, const char *user,
     w = d->ratelimit_ip ? ratelimit_check(d->ratelimit_ip, k, now) : 0;
     if (w > wait)
         wait = w;
-    if (wait == 0)
+    if (wait == 0) {
+        /* charge the attempt now and refund it on success (api__rate_ok): attempts still in
+         * flight count, so a burst of parallel guesses cannot all pass this check */
+        if (user != NULL) {
+            rate_key(k, sizeof(k), "u", user);
+            ratelimit_fail(d->ratelimit, k, now);
+        }
         return true;
+    }
     char ra[32];
     snprintf(ra, sizeof(ra), "%llu", (unsigned long long)((wait + 999) / 1000));
     http_req_add_header(req, "Retry-After", ra);
@@ -242,10 +269,7 @@ void api__rate_fail(struct api_deps *d, const char *user, const char *ip)
         return;
     uint64_t now = tick_now(d->tick);
     char k[API_USER_MAX + 8];
-    if (user != NULL) {
-        rate_key(k, sizeof(k), "u", user);
-        ratelimit_fail(d->ratelimit, k, now);
-    }
+    (void)user; /* the username was charged by api__rate_check already */
     rate_key(k, sizeof(k), "ip", ip);
     if (d->ratelimit_ip)
         ratelimit_fail(d->ratelimit_ip, k, now);
@@ -274,6 +298,17 @@ void api__reply_tokens(struct api_deps *d, struct http_req *req, const char *use
     OPENSSL_cleanse(refresh, strlen(refresh));
     mem_free(access);
     mem_free(refresh);
+}
+
+bool api__username(const char *in, char out[API_USER_MAX])
+{
+    if (in == NULL || strlen(in) >= API_USER_MAX || !xmpp_jid_local_valid(in))
+        return false;
+    size_t i = 0;
+    for (; in[i]; i++)
+        out[i] = (in[i] >= 'A' && in[i] <= 'Z') ? (char)(in[i] - 'A' + 'a') : in[i];
+    out[i] = '\0';
+    return true;
 }
 
 bool api__password_body(struct http_req *req, char out[API_PASS_MAX])
@@ -369,7 +404,8 @@ static void route_entry(struct http_req *req, void *data)
     c->r = r;
     c->req = req;
     if (token != NULL &&
-        auth_basic_parse(token, c->user, sizeof(c->user), c->password, sizeof(c->password)) == 0) {
+        auth_basic_parse(token, c->user, sizeof(c->user), c->password, sizeof(c->password)) == 0 &&
+        api__username(c->user, c->user)) {
         api__client_ip(d, req, c->ip);
         struct session *s = session_find(d->sessions, c->user);
         bool cached = auth_pwcache_check(d->auth, c->user, c->password, tick_now(d->tick));

@@ -55,14 +55,15 @@ static void pw_aborted(struct http_req *req, void *data)
 static struct pw_call *pw_begin(struct api_deps *d, struct http_req *req)
 {
     const char *username = http_req_param(req, "username");
-    if (!xmpp_jid_local_valid(username) || strlen(username) >= API_USER_MAX) {
+    char norm[API_USER_MAX];
+    if (!api__username(username, norm)) {
         api__error(req, 400, "invalid username");
         return NULL;
     }
     struct pw_call *c = mem_calloc(1, sizeof(*c));
     c->d = d;
     c->req = req;
-    snprintf(c->user, sizeof(c->user), "%s", username);
+    snprintf(c->user, sizeof(c->user), "%s", norm);
     api__client_ip(d, req, c->ip);
     if (!api__rate_check(d, req, c->user, c->ip)) {
         pw_free(c);

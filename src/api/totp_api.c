@@ -37,6 +37,7 @@ struct totp_call {
     char code[8];
     char ip[64];
     char secret[128];
+    char family[AUTH_FAMILY_LEN]; /* step-up with a token: that token's family */
 };
 
 static void call_free(struct totp_call *c)
@@ -168,14 +169,15 @@ static void enrol_login_done(struct session_mgr *mgr, int status, struct session
 static struct totp_call *call_begin(struct api_deps *d, struct http_req *req)
 {
     const char *username = http_req_param(req, "username");
-    if (!xmpp_jid_local_valid(username) || strlen(username) >= API_USER_MAX) {
+    char norm[API_USER_MAX];
+    if (!api__username(username, norm)) {
         api__error(req, 400, "invalid username");
         return NULL;
     }
     struct totp_call *c = mem_calloc(1, sizeof(*c));
     c->d = d;
     c->req = req;
-    snprintf(c->user, sizeof(c->user), "%s", username);
+    snprintf(c->user, sizeof(c->user), "%s", norm);
     api__client_ip(d, req, c->ip);
     if (!api__rate_check(d, req, c->user, c->ip)) {
         call_free(c);
@@ -221,7 +223,7 @@ static void auth_session_ready(int status, struct session *s, void *data)
         api__error_errno(c->req, status == -ENOKEY ? -ENOKEY : status,
                          "xmpp session could not be established");
     } else {
-        api__reply_tokens(c->d, c->req, c->user, NULL);
+        api__reply_tokens(c->d, c->req, c->user, c->family[0] ? c->family : NULL);
         log_info("login", "user=%s ip=%s method=totp", c->user, c->ip);
     }
     call_free(c);
@@ -240,6 +242,7 @@ static void auth_login_done(struct session_mgr *mgr, int status, struct session 
         call_free(c);
         return;
     }
+    api__rate_ok(c->d, c->user, c->ip);
     api__vault_password(c->d, c->user, c->password);
     auth_session_ready(0, s, c);
 }
@@ -257,13 +260,13 @@ static void auth_step_used(int status, void *data)
                      status == -ESTALE ? "TOTP code already used" : "TOTP authentication failed");
         return;
     }
-    api__rate_ok(c->d, c->user, c->ip);
-    if (c->has_password) {
+    if (c->has_password) { /* the password is the other factor: its verdict decides */
         int rc = session_login(c->d->sessions, c->user, c->password, auth_login_done, c, &c->login);
         if (rc < 0)
             auth_login_done(NULL, rc, NULL, c);
         return;
     }
+    api__rate_ok(c->d, c->user, c->ip);
     c->ensure = api__ensure_session(c->d, c->user, auth_session_ready, c);
 }
 
@@ -327,6 +330,7 @@ static void handle_authenticate(struct http_req *req, void *data)
             call_free(c);
             return;
         }
+        auth_token_family(d->auth, tok, c->family);
     }
     c->in_store = true;
     store_totp_get(d->db, c->user, auth_got, c);

@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "auth/auth.h"
+#include "auth/ratelimit.h"
 #include "auth/webauthn.h"
 #include "core/b64.h"
 #include "core/map.h"
@@ -57,9 +58,13 @@ void api__webauthn_free(struct api_deps *d)
     map_walk(d->state->ceremonies, drop_ceremony, NULL);
 }
 
-static void ceremony_key(char *out, size_t len, const char *kind, const char *user)
+/* Ceremonies are keyed by kind, user and challenge: a newer start (by anyone: the start
+ * calls are public) never replaces a pending one, and the finish finds its own by the
+ * challenge its clientDataJSON carries. */
+static void ceremony_key(char *out, size_t len, const char *kind, const char *user,
+                         const char *challenge_b64)
 {
-    snprintf(out, len, "%s:%s", kind, user);
+    snprintf(out, len, "%s:%s:%s", kind, user, challenge_b64);
 }
 
 static struct api_ceremony *ceremony_new(struct api_deps *d, const char *kind, const char *user)
@@ -67,25 +72,36 @@ static struct api_ceremony *ceremony_new(struct api_deps *d, const char *kind, c
     uint64_t now = tick_now(d->tick);
     if (map_count(d->state->ceremonies) >= MAX_CEREMONIES)
         map_walk(d->state->ceremonies, drop_ceremony, &now);
-    if (map_count(d->state->ceremonies) >= MAX_CEREMONIES)
+    if (map_count(d->state->ceremonies) >= MAX_CEREMONIES) {
+        log_warn("ceremonies_full", "max=%d", MAX_CEREMONIES);
         return NULL;
+    }
     struct api_ceremony *c = mem_calloc(1, sizeof(*c));
     c->expires_ms = now + CEREMONY_TTL_MS;
     rnd_bytes(c->challenge, sizeof(c->challenge));
-    char key[API_USER_MAX + 8];
-    ceremony_key(key, sizeof(key), kind, user);
-    struct api_ceremony *old = map_put(d->state->ceremonies, key, c);
-    if (old != NULL)
-        drop_ceremony(NULL, old, NULL);
+    char *chal = b64_encode(c->challenge, sizeof(c->challenge), B64_URL, NULL);
+    char key[API_USER_MAX + 80];
+    ceremony_key(key, sizeof(key), kind, user, chal);
+    mem_free(chal);
+    map_put(d->state->ceremonies, key, c); /* a random challenge: no old entry */
     return c;
 }
 
-/* Takes (removes) the pending ceremony; NULL when none or expired. Caller frees. */
-static struct api_ceremony *ceremony_take(struct api_deps *d, const char *kind, const char *user)
+/* Takes (removes) the pending ceremony whose challenge the response's clientDataJSON names;
+ * NULL when there is none (never started, spent, expired, or another user's or kind's).
+ * The verifier then checks the challenge again, with the rest of clientDataJSON. */
+static struct api_ceremony *ceremony_take(struct api_deps *d, const char *kind, const char *user,
+                                          const uint8_t *client_data, size_t len)
 {
-    char key[API_USER_MAX + 8];
-    ceremony_key(key, sizeof(key), kind, user);
-    struct api_ceremony *c = map_remove(d->state->ceremonies, key);
+    json_t *cd = json_loadb((const char *)client_data, len, 0, NULL);
+    const char *chal = json_string_value(json_object_get(cd, "challenge"));
+    struct api_ceremony *c = NULL;
+    if (chal != NULL && strlen(chal) <= 64) {
+        char key[API_USER_MAX + 80];
+        ceremony_key(key, sizeof(key), kind, user, chal);
+        c = map_remove(d->state->ceremonies, key);
+    }
+    json_decref(cd);
     if (c != NULL && c->expires_ms <= tick_now(d->tick)) {
         drop_ceremony(NULL, c, NULL);
         c = NULL;
@@ -139,6 +155,7 @@ struct wa_call {
     uint8_t cred_id[1024];
     size_t cred_id_len;
     struct api_ceremony *cer;
+    char family[AUTH_FAMILY_LEN]; /* A6 refresh branch: the presented token's family */
 };
 
 static void wa_free(struct wa_call *c)
@@ -192,7 +209,8 @@ static void wa_reply(struct wa_call *c, json_t *body)
 static struct wa_call *wa_begin(struct api_deps *d, struct http_req *req, bool rate)
 {
     const char *username = http_req_param(req, "username");
-    if (!xmpp_jid_local_valid(username) || strlen(username) >= API_USER_MAX) {
+    char norm[API_USER_MAX];
+    if (!api__username(username, norm)) {
         api__error(req, 400, "invalid username");
         return NULL;
     }
@@ -203,7 +221,7 @@ static struct wa_call *wa_begin(struct api_deps *d, struct http_req *req, bool r
     struct wa_call *c = mem_calloc(1, sizeof(*c));
     c->d = d;
     c->req = req;
-    snprintf(c->user, sizeof(c->user), "%s", username);
+    snprintf(c->user, sizeof(c->user), "%s", norm);
     api__client_ip(d, req, c->ip);
     if (rate && !api__rate_check(d, req, c->user, c->ip)) {
         wa_free(c);
@@ -222,7 +240,7 @@ static void session_ready_tokens(int status, struct session *s, void *data)
         api__error_errno(c->req, status == -ENOKEY ? -ENOKEY : status,
                          "xmpp session could not be established");
     } else {
-        api__reply_tokens(c->d, c->req, c->user, NULL);
+        api__reply_tokens(c->d, c->req, c->user, c->family[0] ? c->family : NULL);
         log_info("login", "user=%s ip=%s method=webauthn", c->user, c->ip);
     }
     wa_free(c);
@@ -368,17 +386,16 @@ static void handle_reg_finish(struct http_req *req, void *data)
     if (c == NULL)
         return;
     c->body = parse_credential_body(req);
-    c->cer = ceremony_take(c->d, "reg", c->user);
     json_t *resp = c->body ? json_object_get(c->body, "response") : NULL;
     size_t cdl = 0, aol = 0;
     uint8_t *cd = resp ? member_b64(resp, "clientDataJSON", &cdl, false) : NULL;
     uint8_t *ao = resp ? member_b64(resp, "attestationObject", &aol, false) : NULL;
     char err[160] = "";
     int rc = -EINVAL;
-    if (c->cer == NULL) {
-        snprintf(err, sizeof(err), "no pending registration (start again)");
-    } else if (cd == NULL || ao == NULL) {
+    if (cd == NULL || ao == NULL) {
         snprintf(err, sizeof(err), "malformed credential");
+    } else if ((c->cer = ceremony_take(c->d, "reg", c->user, cd, cdl)) == NULL) {
+        snprintf(err, sizeof(err), "no pending registration (start again)");
     } else {
         struct rp_view v;
         rp_view(c->d, &v);
@@ -454,11 +471,26 @@ static void handle_auth_start(struct http_req *req, void *data)
     struct wa_call *c = wa_begin(d, req, false);
     if (c == NULL)
         return;
+    if (d->ratelimit_starts != NULL) { /* public: every start counts against the address */
+        char key[80];
+        snprintf(key, sizeof(key), "ip:%s", c->ip);
+        uint64_t now = tick_now(d->tick), wait = ratelimit_check(d->ratelimit_starts, key, now);
+        if (wait > 0) {
+            char ra[32];
+            snprintf(ra, sizeof(ra), "%llu", (unsigned long long)((wait + 999) / 1000));
+            http_req_add_header(req, "Retry-After", ra);
+            api__error(req, 429, "too many authentication starts; retry later");
+            wa_free(c);
+            return;
+        }
+        ratelimit_fail(d->ratelimit_starts, key, now);
+    }
     const char *tok = auth_token_from_header(http_req_header(req, "authorization"));
     char tuser[API_USER_MAX];
     if (tok != NULL && auth_token_check(d->auth, tok, tuser, sizeof(tuser)) == JWT_OK &&
         strcmp(tuser, c->user) == 0) {
-        /* the reference's refresh branch: a new token for a still-valid one */
+        /* the reference's refresh branch: a new token for a still-valid one, in its family */
+        auth_token_family(d->auth, tok, c->family);
         c->ensure = api__ensure_session(d, c->user, session_ready_tokens, c);
         http_req_on_abort(req, wa_aborted, c);
         return;
@@ -551,15 +583,18 @@ static void handle_auth_finish(struct http_req *req, void *data)
     if (c == NULL)
         return;
     c->body = parse_credential_body(req);
-    c->cer = ceremony_take(c->d, "auth", c->user);
-    size_t idl = 0;
+    size_t idl = 0, cdl = 0;
     uint8_t *id = c->body ? member_b64(c->body, "rawId", &idl, false) : NULL;
     if (id == NULL && c->body != NULL)
         id = member_b64(c->body, "id", &idl, false);
-    const char *why = c->cer == NULL ? "no pending authentication (start again)"
-                      : c->body == NULL || id == NULL || idl > sizeof(c->cred_id)
-                          ? "malformed assertion"
-                          : NULL;
+    json_t *resp = c->body ? json_object_get(c->body, "response") : NULL;
+    uint8_t *cd = resp ? member_b64(resp, "clientDataJSON", &cdl, false) : NULL;
+    const char *why = NULL;
+    if (c->body == NULL || id == NULL || idl > sizeof(c->cred_id) || cd == NULL)
+        why = "malformed assertion";
+    else if ((c->cer = ceremony_take(c->d, "auth", c->user, cd, cdl)) == NULL)
+        why = "no pending authentication (start again)";
+    mem_free(cd);
     if (why != NULL) {
         mem_free(id);
         api__rate_fail(c->d, c->user, c->ip);

@@ -484,6 +484,19 @@ enum jwt_status auth_token_check(struct auth *a, const char *token, char *user, 
     return st;
 }
 
+int auth_token_family(struct auth *a, const char *token, char family[AUTH_FAMILY_LEN])
+{
+    json_t *claims = NULL;
+    if (token == NULL || token_claims(a, token, &claims) != JWT_OK)
+        return -ENOENT;
+    const char *jti = json_string_value(json_object_get(claims, "jti"));
+    struct token_entry *e = jti ? map_get(a->tokens, jti) : NULL;
+    if (e != NULL)
+        snprintf(family, AUTH_FAMILY_LEN, "%s", e->family);
+    json_decref(claims);
+    return e != NULL ? 0 : -ENOENT;
+}
+
 int auth_token_revoke(struct auth *a, const char *token)
 {
     json_t *claims = NULL;

@@ -15,7 +15,8 @@
 
 #include <jansson.h>
 
-#define AUTH_KEY_LEN 32
+#define AUTH_KEY_LEN    32
+#define AUTH_FAMILY_LEN 33 /* refresh family ids: 32 hex characters */
 
 enum jwt_status {
     JWT_OK = 0,
@@ -105,9 +106,12 @@ void auth_token_issue_pair(struct auth *a, const char *username, const char *fam
  * userlen, AUTH_FAMILY_LEN) name whom to issue the next pair for. -ENOENT unknown or expired;
  * -EALREADY the token had been used before: a stolen token is being replayed, so the whole
  * family (its refresh and access tokens) is revoked. */
-#define AUTH_FAMILY_LEN 33
 int auth_refresh_use(struct auth *a, const char *refresh, char *user, size_t userlen,
                      char family[AUTH_FAMILY_LEN]);
+/* The refresh family a valid access token belongs to ("" for none), so that a token-based
+ * re-issue (A6's refresh branch, TOTP step-up) stays in the family and a family revocation
+ * still reaches it. 0, or -ENOENT when the token is not in the table. */
+int auth_token_family(struct auth *a, const char *token, char family[AUTH_FAMILY_LEN]);
 /* Checks a refresh token without spending it: 0 with the user when it is live and unused;
  * -ENOENT or -EALREADY (and the family revoked) as auth_refresh_use. */
 int auth_refresh_peek(struct auth *a, const char *refresh, char *user, size_t userlen);

@@ -58,6 +58,12 @@ after(async () => {
   if (res) assert.equal(res.code, 0, `gateway exit ${JSON.stringify(res)}\n${gw.log().slice(-3000)}`);
 });
 
+test('usernames are case-insensitive: one account, one token subject', async () => {
+  const r = await login('ERIN', PASS.erin);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(JSON.parse(Buffer.from(r.json.token.split('.')[1], 'base64url')).sub, 'erin');
+});
+
 test('login answers an access token, a refresh token and its lifetime', async () => {
   const r = await login('erin');
   assert.equal(r.status, 200, r.text);
@@ -277,6 +283,14 @@ test('rate limits: repeated failures get 429 with Retry-After, per user', async 
     assert.equal(blocked.json.exception, 'TooManyRequestsException');
     // another user from the same address is not blocked
     assert.equal((await request('POST', url('frank'), { body: PASS.frank })).status, 200);
+    // the username's case does not give a fresh budget (the server treats them as one account)
+    assert.equal((await request('POST', url('GINA'), { body: 'wrong' })).status, 429);
+    assert.equal((await request('POST', url('Gina'), { body: PASS.gina })).status, 429);
+    // parallel guesses are charged when they start, not when the server answers
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      request('POST', url('frank'), { body: `burst-${i}` }).then((r) => r.status)));
+    assert.ok(burst.filter((c) => c === 401).length <= 4, burst.join(','));
+    assert.ok(burst.filter((c) => c === 429).length >= 16, burst.join(','));
     assert.match(local.log(), /rate_limited/);
   } finally {
     const res = await local.stop();

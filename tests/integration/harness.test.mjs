@@ -147,6 +147,7 @@ describe('gateway, SSE and HTTP helpers (stand-in gateway)', () => {
     assert.equal(status, 200);
     assert.deepEqual(json, {
       SPARKGATE_HTTP_LISTEN: `127.0.0.1:${gw.port}`,
+      SPARKGATE_HTTP_PUBLIC_URL: `http://localhost:${gw.port}`, // browsers' origin (WebAuthn)
       SPARKGATE_XMPP_DOMAIN: 'localhost',
       SPARKGATE_XMPP_HOST: '127.0.0.1',
       SPARKGATE_XMPP_PORT: String(prosody.c2sPort),

@@ -66,6 +66,14 @@ test('X-Forwarded-For counts only from a trusted proxy', async () => {
     assert.equal(codes[11], 429, 'the client address 203.0.113.5 is blocked');
     assert.equal((await fail(proxied, 'other', '203.0.113.6')).status, 401, 'another client is not');
     assert.match(proxied.log(), /rate_limited user=\S* ip=203\.0\.113\.5/);
+    // a long forged prefix cannot push the proxy's entry out of the parsed header
+    const long = await fail(proxied, 'other2', `${'1.2.3.4,'.repeat(300)} 203.0.113.5`);
+    assert.equal(long.status, 429, 'still 203.0.113.5');
+    // IPv6 clients count by /64: walking one's own prefix gives no fresh budget
+    const v6 = [];
+    for (let i = 1; i <= 12; i++) v6.push((await fail(proxied, `six${i}`, `2001:db8:1:2::${i.toString(16)}`)).status);
+    assert.equal(v6[11], 429, v6.join(','));
+    assert.equal((await fail(proxied, 'six99', '2001:db8:1:3::1')).status, 401, 'another /64');
   } finally {
     assert.equal((await proxied.stop()).code, 0);
   }

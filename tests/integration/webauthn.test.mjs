@@ -163,6 +163,28 @@ test('verification failures: origin, RP, challenge, type, UP, signature, replay,
   assert.equal(cross.status, 400);
 });
 
+test('a newer start or a garbage finish does not steal a pending ceremony', async () => {
+  const a = new SoftAuthenticator({ alg: 'ES256' });
+  assert.equal((await enrol('jade', a)).status, 200);
+  const first = await assertion('jade', a);
+  // someone else starts (public call) and posts garbage for jade meanwhile
+  assert.equal((await post('/webauthn/authenticate/start/jade', '')).status, 200);
+  assert.equal((await post('/webauthn/authenticate/finish/jade', 'garbage')).status, 400);
+  const f = await post('/webauthn/authenticate/finish/jade', first.body);
+  assert.equal(f.status, 200, f.text);
+});
+
+test("A6's refresh branch stays in the token's family: a family revocation reaches it", async () => {
+  const l = await post('/login/jade', PW);
+  const r6 = await post('/webauthn/authenticate/start/jade', '', { authorization: l.json.token });
+  assert.equal(r6.status, 200, r6.text);
+  const rot = await post('/token/refresh', l.json.refreshToken);
+  assert.equal(rot.status, 200);
+  assert.equal((await post('/token/refresh', l.json.refreshToken)).status, 401, 'reuse revokes the family');
+  const after = await request('GET', rest('/webauthn/credentials'), { headers: { authorization: r6.json.token } });
+  assert.equal(after.status, 401, 'the token minted by A6 went with its family');
+});
+
 test('malformed bodies get 400 JSON errors and store nothing', async () => {
   const login = await post('/login/lou', PW);
   const before = (await request('GET', rest('/webauthn/credentials'), { headers: { authorization: login.json.token } })).json.credentials.length;
