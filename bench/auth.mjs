@@ -52,7 +52,7 @@ const prosody = await startProsody({ mam: false });
 const store = makeTempDir('sg-bench-auth-');
 const users = Array.from({ length: USERS }, (_, i) => [`ba${i}`, `ba${i}-pw-Bench`]);
 await prosody.registerMany(users);
-const env = { SPARKGATE_LOG_LEVEL: 'warn', SPARKGATE_AUTH_RATE_FREE_FAILURES: '1000' };
+const env = { SPARKGATE_LOG_LEVEL: 'info', SPARKGATE_AUTH_RATE_FREE_FAILURES: '1000' };
 let gw = await startGateway({ prosody, storePath: store, env });
 const rest = (p) => `${gw.url}/sparkweb/api/rest${p}`;
 const tokens = [];
