@@ -10,6 +10,7 @@
 
 #include <ini.h>
 
+#include "core/err.h"
 #include "core/mem.h"
 
 #define LOG_MODULE "config"
@@ -128,19 +129,6 @@ struct config_value {
 struct config {
     struct config_value v[N_KEYS];
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int key_index(const char *name)
 {
@@ -265,18 +253,18 @@ static int set_index(struct config *c, size_t i, const char *value, char *err, s
     }
     if (rc < 0) {
         if (k->type == CONFIG_ENUM)
-            set_err(err, errlen, "%s: invalid value (expected one of %s)", k->name, k->choices);
+            err_printf(err, errlen, "%s: invalid value (expected one of %s)", k->name, k->choices);
         else
-            set_err(err, errlen, "%s: invalid value for its type", k->name);
+            err_printf(err, errlen, "%s: invalid value for its type", k->name);
         return -EINVAL;
     }
     bool ranged = k->type == CONFIG_INT || k->type == CONFIG_DURATION || k->type == CONFIG_SIZE;
     if (ranged && (num < k->min || num > k->max)) {
-        set_err(err, errlen, "%s: value out of range [%lld, %lld]%s", k->name, (long long)k->min,
-                (long long)k->max,
-                k->type == CONFIG_DURATION ? " ms"
-                : k->type == CONFIG_SIZE   ? " bytes"
-                                           : "");
+        err_printf(err, errlen, "%s: value out of range [%lld, %lld]%s", k->name, (long long)k->min,
+                   (long long)k->max,
+                   k->type == CONFIG_DURATION ? " ms"
+                   : k->type == CONFIG_SIZE   ? " bytes"
+                                              : "");
         return -ERANGE;
     }
     mem_free(c->v[i].str);
@@ -289,7 +277,7 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 {
     int i = key_index(key);
     if (i < 0) {
-        set_err(err, errlen, "unknown key %s", key);
+        err_printf(err, errlen, "unknown key %s", key);
         return -ENOENT;
     }
     return set_index(c, (size_t)i, value, err, errlen);
@@ -333,7 +321,7 @@ static int config_ini_entry(void *user, const char *section, const char *name, c
     int rc = config_set(ctx->c, key, value, err, sizeof(err));
     if (rc < 0) {
         if (ctx->rc == 0) {
-            set_err(ctx->err, ctx->errlen, "%s", err);
+            err_printf(ctx->err, ctx->errlen, "%s", err);
             ctx->rc = rc;
         }
         return 0;
@@ -346,7 +334,7 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         int e = errno;
-        set_err(err, errlen, "%s: %s", path, strerror(e));
+        err_printf(err, errlen, "%s: %s", path, strerror(e));
         return -e;
     }
     struct ini_ctx ctx = { c, err, errlen, 0 };
@@ -355,11 +343,11 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
     if (ctx.rc < 0) {
         char msg[256];
         snprintf(msg, sizeof(msg), "%s", err ? err : "");
-        set_err(err, errlen, "%s: line %d: %s", path, rc, msg);
+        err_printf(err, errlen, "%s: line %d: %s", path, rc, msg);
         return ctx.rc;
     }
     if (rc != 0) {
-        set_err(err, errlen, "%s: syntax error at line %d", path, rc);
+        err_printf(err, errlen, "%s: syntax error at line %d", path, rc);
         return -EINVAL;
     }
     return 0;
@@ -392,13 +380,13 @@ int config_load_env(struct config *c, char *const *envp, char *err, size_t errle
                 found = (int)i;
         }
         if (found < 0) {
-            set_err(err, errlen, "unknown environment variable %.*s", (int)(eq - *e), *e);
+            err_printf(err, errlen, "unknown environment variable %.*s", (int)(eq - *e), *e);
             return -ENOENT;
         }
         char e2[256];
         int rc = set_index(c, (size_t)found, eq + 1, e2, sizeof(e2));
         if (rc < 0) {
-            set_err(err, errlen, "%.*s: %s", (int)(eq - *e), *e, e2);
+            err_printf(err, errlen, "%.*s: %s", (int)(eq - *e), *e, e2);
             return rc;
         }
     }

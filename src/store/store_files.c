@@ -13,27 +13,15 @@
 #include <openssl/crypto.h>
 
 #include "core/b64.h"
+#include "core/err.h"
 #include "core/mem.h"
 #include "core/rnd.h"
-
-static void store_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void store_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 int store_open_dir(const char *dir, char *err, size_t errlen)
 {
     char path[4096];
     if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path) || path[0] == '\0') {
-        store_err(err, errlen, "store path empty or too long");
+        err_printf(err, errlen, "store path empty or too long");
         return -EINVAL;
     }
     for (char *p = path + 1;; p++) {
@@ -43,7 +31,7 @@ int store_open_dir(const char *dir, char *err, size_t errlen)
             *p = '\0';
             if (mkdir(path, 0700) < 0 && errno != EEXIST) {
                 int e = errno;
-                store_err(err, errlen, "cannot create %s: %s", path, strerror(e));
+                err_printf(err, errlen, "cannot create %s: %s", path, strerror(e));
                 return -e;
             }
             *p = saved;
@@ -53,7 +41,7 @@ int store_open_dir(const char *dir, char *err, size_t errlen)
     }
     struct stat st;
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        store_err(err, errlen, "%s is not a directory", dir);
+        err_printf(err, errlen, "%s is not a directory", dir);
         return -ENOTDIR;
     }
     return 0;
@@ -69,7 +57,7 @@ static int read_secret(const char *path, uint8_t *out, size_t len, char *err, si
     int e = errno;
     close(fd);
     if (n < 0) {
-        store_err(err, errlen, "cannot read %s: %s", path, strerror(e));
+        err_printf(err, errlen, "cannot read %s: %s", path, strerror(e));
         return -e;
     }
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
@@ -84,7 +72,7 @@ static int read_secret(const char *path, uint8_t *out, size_t len, char *err, si
             OPENSSL_cleanse(raw, rawlen);
             mem_free(raw);
         }
-        store_err(err, errlen, "%s: expected %zu bytes of base64url", path, len);
+        err_printf(err, errlen, "%s: expected %zu bytes of base64url", path, len);
         return -EINVAL;
     }
     memcpy(out, raw, len);
@@ -98,7 +86,7 @@ int store_secret_load_or_create(const char *dir, const char *name, uint8_t *out,
 {
     char path[4096];
     if (snprintf(path, sizeof(path), "%s/%s.key", dir, name) >= (int)sizeof(path)) {
-        store_err(err, errlen, "store path too long");
+        err_printf(err, errlen, "store path too long");
         return -ENAMETOOLONG;
     }
     *created = 0;
@@ -117,7 +105,7 @@ int store_secret_load_or_create(const char *dir, const char *name, uint8_t *out,
         int e = errno;
         OPENSSL_cleanse(text, tl);
         mem_free(text);
-        store_err(err, errlen, "cannot create %s: %s", tmp, strerror(e));
+        err_printf(err, errlen, "cannot create %s: %s", tmp, strerror(e));
         return -e;
     }
     ssize_t w = write(fd, text, tl);
@@ -127,14 +115,14 @@ int store_secret_load_or_create(const char *dir, const char *name, uint8_t *out,
     if (w != (ssize_t)tl || fsync(fd) < 0) {
         close(fd);
         unlink(tmp);
-        store_err(err, errlen, "cannot write %s: %s", tmp, strerror(e ? e : EIO));
+        err_printf(err, errlen, "cannot write %s: %s", tmp, strerror(e ? e : EIO));
         return -(e ? e : EIO);
     }
     close(fd);
     if (rename(tmp, path) < 0) {
         e = errno;
         unlink(tmp);
-        store_err(err, errlen, "cannot rename %s: %s", tmp, strerror(e));
+        err_printf(err, errlen, "cannot rename %s: %s", tmp, strerror(e));
         return -e;
     }
     *created = 1;

@@ -39,6 +39,7 @@
 #include <sqlite3.h>
 #include <uv.h>
 
+#include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "store/store_int.h"
@@ -116,19 +117,6 @@ static const char *const migrations[] = {
 
 #define STORE__SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Logs a failed call on connection sql. SQLite's messages name tables and columns, never
  * bound values. */
 static int sql_log(sqlite3 *sql, const char *op, int rc)
@@ -140,8 +128,8 @@ static int sql_log(sqlite3 *sql, const char *op, int rc)
 
 static int open_fail(sqlite3 *sql, const char *op, int rc, char *err, size_t errlen)
 {
-    set_err(err, errlen, "sqlite %s: %s", op,
-            sql != NULL ? sqlite3_errmsg(sql) : sqlite3_errstr(rc));
+    err_printf(err, errlen, "sqlite %s: %s", op,
+               sql != NULL ? sqlite3_errmsg(sql) : sqlite3_errstr(rc));
     return sql_log(sql, op, rc);
 }
 
@@ -194,8 +182,8 @@ static int migrate(sqlite3 *sql, int *version, char *err, size_t errlen)
         rc = query_int(sql, "SELECT coalesce(max(version), 0) FROM schema_version", &cur);
     int ret = rc == SQLITE_OK ? 0 : open_fail(sql, "schema_version", rc, err, errlen);
     if (ret == 0 && cur > STORE__SCHEMA_LATEST) {
-        set_err(err, errlen, "database schema version %d is newer than this build's %d", cur,
-                STORE__SCHEMA_LATEST);
+        err_printf(err, errlen, "database schema version %d is newer than this build's %d", cur,
+                   STORE__SCHEMA_LATEST);
         ret = -EPROTO;
     }
     for (int v = cur + 1; ret == 0 && v <= STORE__SCHEMA_LATEST; v++) {
@@ -234,7 +222,7 @@ static int configure(sqlite3 *sql, char *err, size_t errlen)
     if (rc != SQLITE_OK)
         return open_fail(sql, "journal_mode", rc, err, errlen);
     if (!wal) {
-        set_err(err, errlen, "sqlite journal_mode: WAL is not available here");
+        err_printf(err, errlen, "sqlite journal_mode: WAL is not available here");
         return -EIO;
     }
     /* secure_delete: deleted TOTP secrets and vault blobs are overwritten in the file. */
@@ -251,14 +239,14 @@ static int create_file(const char *path, char *err, size_t errlen)
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         int e = errno;
-        set_err(err, errlen, "cannot create %s: %s", path, strerror(e));
+        err_printf(err, errlen, "cannot create %s: %s", path, strerror(e));
         return -e;
     }
     struct stat st;
     int rc = 0;
     if (fstat(fd, &st) < 0 || ((st.st_mode & 077) != 0 && fchmod(fd, 0600) < 0)) {
         rc = -errno;
-        set_err(err, errlen, "cannot set mode 0600 on %s: %s", path, strerror(-rc));
+        err_printf(err, errlen, "cannot set mode 0600 on %s: %s", path, strerror(-rc));
     }
     close(fd);
     return rc;
@@ -269,12 +257,12 @@ int store_db_open(uv_loop_t *loop, const char *dir, struct store_db **out, char 
     if (out != NULL)
         *out = NULL;
     if (loop == NULL || dir == NULL || dir[0] == '\0' || out == NULL) {
-        set_err(err, errlen, "store_db_open: missing argument");
+        err_printf(err, errlen, "store_db_open: missing argument");
         return -EINVAL;
     }
     char path[4096];
     if (snprintf(path, sizeof(path), "%s/sparkgate.db", dir) >= (int)sizeof(path)) {
-        set_err(err, errlen, "store path too long");
+        err_printf(err, errlen, "store path too long");
         return -ENAMETOOLONG;
     }
     int ret = create_file(path, err, errlen);
