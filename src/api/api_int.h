@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "api/api.h"
+#include "auth/auth.h"
 #include "http/http.h"
 
 #define API_PREFIX   "/sparkweb/api/rest"
@@ -58,6 +59,47 @@ void api__client_ip(const struct api_deps *d, struct http_req *req, char out[64]
 bool api__rate_check(struct api_deps *d, struct http_req *req, const char *user, const char *ip);
 void api__rate_fail(struct api_deps *d, const char *user, const char *ip);
 void api__rate_ok(struct api_deps *d, const char *user, const char *ip);
+
+/* A request that waits for the XMPP server or the store (password checks, ceremonies). Files
+ * embed it as the first member of their own call struct, so the struct's address is the
+ * call's. The abort handler cancels what is pending; a store callback cannot be cancelled, so
+ * while in_store the call stays allocated until api__call_store_back sees the abort. */
+struct api_call {
+    struct api_deps *d;
+    struct http_req *req;
+    struct session_login *login;
+    struct xmpp_register *reg;
+    struct api_ensure *ensure;
+    void (*cleanup)(struct api_call *c); /* the embedding struct's own fields; optional */
+    const char *method;                  /* for the login log line ("totp", "webauthn") */
+    bool in_store;                       /* a store callback will come */
+    bool aborted;                        /* the client left while in_store */
+    char user[API_USER_MAX];
+    char password[API_PASS_MAX]; /* wiped when the call ends */
+    char ip[64];
+    char family[AUTH_FAMILY_LEN]; /* refresh family for the tokens issued at the end */
+};
+
+enum {
+    API_CALL_USER = 1, /* validate and case-fold {username} into user */
+    API_CALL_RATE = 2, /* apply the credential rate limit (user and address) */
+    API_CALL_DB = 4,   /* the route needs the database (503 without one) */
+};
+/* Allocates a zeroed call of `size` bytes (>= sizeof(struct api_call)) and captures the client
+ * address. NULL when it has already replied (400 bad username, 429, 503). */
+struct api_call *api__call_new(struct api_deps *d, struct http_req *req, size_t size, int flags);
+void api__call_free(struct api_call *c);
+/* Registers the abort handler (call it once something is pending). */
+void api__call_watch(struct api_call *c);
+/* First thing in a store callback: false when the client left (c is freed then). */
+bool api__call_store_back(struct api_call *c);
+/* End the call with a reply (they unregister the abort handler and free c). */
+void api__call_error(struct api_call *c, int status, const char *text);
+void api__call_errno(struct api_call *c, int err, const char *what);
+void api__call_reply(struct api_call *c, json_t *body);
+/* An api_ensure_cb (data = the call): answers a token pair for c->user in c->family, or the
+ * contract's error when the session could not be established; ends the call. */
+void api__call_tokens(int status, struct session *s, void *data);
 
 /* Replies 200 {"token","refreshToken","expiresIn"} with a new pair for user (family NULL: a new
  * family). */

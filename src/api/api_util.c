@@ -18,6 +18,7 @@
 #include "core/tick.h"
 #include "session/session.h"
 #include "xmpp/jid.h"
+#include "xmpp/stream.h"
 
 #define LOG_MODULE "api"
 #include "core/log.h"
@@ -321,6 +322,107 @@ bool api__password_body(struct http_req *req, char out[API_PASS_MAX])
     memcpy(out, body, len);
     out[len] = '\0';
     return true;
+}
+
+/* ---- calls that wait ---- */
+
+struct api_call *api__call_new(struct api_deps *d, struct http_req *req, size_t size, int flags)
+{
+    char norm[API_USER_MAX] = "";
+    if ((flags & API_CALL_USER) && !api__username(http_req_param(req, "username"), norm)) {
+        api__error(req, 400, "invalid username");
+        return NULL;
+    }
+    if ((flags & API_CALL_DB) && d->db == NULL) {
+        api__error(req, 503, "no store configured");
+        return NULL;
+    }
+    struct api_call *c = mem_calloc(1, size);
+    c->d = d;
+    c->req = req;
+    memcpy(c->user, norm, strlen(norm) + 1);
+    api__client_ip(d, req, c->ip);
+    if ((flags & API_CALL_RATE) &&
+        !api__rate_check(d, req, (flags & API_CALL_USER) ? c->user : NULL, c->ip)) {
+        api__call_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void api__call_free(struct api_call *c)
+{
+    if (c->cleanup)
+        c->cleanup(c);
+    OPENSSL_cleanse(c->password, sizeof(c->password));
+    mem_free(c);
+}
+
+static void call_abort(struct http_req *req, void *data)
+{
+    struct api_call *c = data;
+    (void)req;
+    session_login_cancel(c->login);
+    c->login = NULL;
+    xmpp_register_cancel(c->reg);
+    c->reg = NULL;
+    api__ensure_cancel(c->ensure);
+    c->ensure = NULL;
+    if (c->in_store)
+        c->aborted = true; /* freed when the store answers */
+    else
+        api__call_free(c);
+}
+
+void api__call_watch(struct api_call *c)
+{
+    http_req_on_abort(c->req, call_abort, c);
+}
+
+bool api__call_store_back(struct api_call *c)
+{
+    c->in_store = false;
+    if (c->aborted) {
+        api__call_free(c);
+        return false;
+    }
+    return true;
+}
+
+void api__call_error(struct api_call *c, int status, const char *text)
+{
+    http_req_on_abort(c->req, NULL, NULL);
+    api__error(c->req, status, text);
+    api__call_free(c);
+}
+
+void api__call_errno(struct api_call *c, int err, const char *what)
+{
+    http_req_on_abort(c->req, NULL, NULL);
+    api__error_errno(c->req, err, what);
+    api__call_free(c);
+}
+
+void api__call_reply(struct api_call *c, json_t *body)
+{
+    http_req_on_abort(c->req, NULL, NULL);
+    http_reply_json(c->req, 200, body);
+    api__call_free(c);
+}
+
+void api__call_tokens(int status, struct session *s, void *data)
+{
+    struct api_call *c = data;
+    (void)s;
+    c->ensure = NULL;
+    if (status != 0) {
+        api__call_errno(c, status, "xmpp session could not be established");
+        return;
+    }
+    http_req_on_abort(c->req, NULL, NULL);
+    api__reply_tokens(c->d, c->req, c->user, c->family[0] ? c->family : NULL);
+    log_info("login", "user=%s ip=%s method=%s", c->user, c->ip, c->method ? c->method : "");
+    api__call_free(c);
 }
 
 /* ---- authenticated routes ---- */

@@ -19,59 +19,30 @@
 #define LOG_MODULE "api"
 #include "core/log.h"
 
-/* A password call in progress: the HTTP request waits for the XMPP server's verdict. */
+/* A password or refresh call in progress: the request waits for the XMPP server's verdict. */
 struct pw_call {
-    struct api_deps *d;
-    struct http_req *req;
-    struct session_login *login;
-    struct xmpp_register *reg;
-    struct api_ensure *ensure;
-    char user[API_USER_MAX];
-    char password[API_PASS_MAX];
-    char ip[64];
-    char family[AUTH_FAMILY_LEN];
+    struct api_call base; /* first: the call's address is the struct's */
     char refresh[300];
 };
 
-static void pw_free(struct pw_call *c)
+static void pw_cleanup(struct api_call *c)
 {
-    OPENSSL_cleanse(c->password, sizeof(c->password));
-    OPENSSL_cleanse(c->refresh, sizeof(c->refresh));
-    mem_free(c);
-}
-
-static void pw_aborted(struct http_req *req, void *data)
-{
-    struct pw_call *c = data;
-    (void)req;
-    session_login_cancel(c->login);
-    xmpp_register_cancel(c->reg);
-    api__ensure_cancel(c->ensure);
-    pw_free(c);
+    struct pw_call *p = (struct pw_call *)c;
+    OPENSSL_cleanse(p->refresh, sizeof(p->refresh));
 }
 
 /* Validates {username} and the password body and applies the rate limit. NULL when it has
  * replied. */
 static struct pw_call *pw_begin(struct api_deps *d, struct http_req *req)
 {
-    const char *username = http_req_param(req, "username");
-    char norm[API_USER_MAX];
-    if (!api__username(username, norm)) {
-        api__error(req, 400, "invalid username");
+    struct pw_call *c = (struct pw_call *)api__call_new(d, req, sizeof(struct pw_call),
+                                                        API_CALL_USER | API_CALL_RATE);
+    if (c == NULL)
         return NULL;
-    }
-    struct pw_call *c = mem_calloc(1, sizeof(*c));
-    c->d = d;
-    c->req = req;
-    snprintf(c->user, sizeof(c->user), "%s", norm);
-    api__client_ip(d, req, c->ip);
-    if (!api__rate_check(d, req, c->user, c->ip)) {
-        pw_free(c);
-        return NULL;
-    }
-    if (!api__password_body(req, c->password)) {
-        api__error(req, 400, "the body must be the password (UTF-8 text, 1-1023 bytes)");
-        pw_free(c);
+    c->base.cleanup = pw_cleanup;
+    c->base.method = "password";
+    if (!api__password_body(req, c->base.password)) {
+        api__call_error(&c->base, 400, "the body must be the password (UTF-8 text, 1-1023 bytes)");
         return NULL;
     }
     return c;
@@ -80,34 +51,35 @@ static struct pw_call *pw_begin(struct api_deps *d, struct http_req *req)
 static void login_done(struct session_mgr *mgr, int status, struct session *s, void *data)
 {
     struct pw_call *c = data;
-    c->login = NULL;
-    http_req_on_abort(c->req, NULL, NULL);
+    c->base.login = NULL;
+    http_req_on_abort(c->base.req, NULL, NULL);
     if (status != 0) {
         if (status == -EACCES)
-            api__rate_fail(c->d, c->user, c->ip);
-        log_info("login_refused", "user=%s ip=%s err=%s", c->user, c->ip, log_errname(status));
-        api__error_errno(c->req, status, "login failed");
+            api__rate_fail(c->base.d, c->base.user, c->base.ip);
+        log_info("login_refused", "user=%s ip=%s err=%s", c->base.user, c->base.ip,
+                 log_errname(status));
+        api__error_errno(c->base.req, status, "login failed");
     } else {
-        api__rate_ok(c->d, c->user, c->ip);
-        auth_pwcache_put(c->d->auth, c->user, c->password, tick_now(c->d->tick),
-                         c->d->basic_cache_ms);
-        api__vault_password(c->d, c->user, c->password);
-        api__reply_tokens(c->d, c->req, c->user, NULL);
-        log_info("login", "user=%s ip=%s sessions=%zu", session_username(s), c->ip,
+        api__rate_ok(c->base.d, c->base.user, c->base.ip);
+        auth_pwcache_put(c->base.d->auth, c->base.user, c->base.password, tick_now(c->base.d->tick),
+                         c->base.d->basic_cache_ms);
+        api__vault_password(c->base.d, c->base.user, c->base.password);
+        api__reply_tokens(c->base.d, c->base.req, c->base.user, NULL);
+        log_info("login", "user=%s ip=%s sessions=%zu", session_username(s), c->base.ip,
                  session_mgr_count(mgr));
     }
-    pw_free(c);
+    api__call_free(&c->base);
 }
 
 static void pw_login(struct pw_call *c, session_login_cb *done)
 {
-    int rc = session_login(c->d->sessions, c->user, c->password, done, c, &c->login);
+    int rc =
+        session_login(c->base.d->sessions, c->base.user, c->base.password, done, c, &c->base.login);
     if (rc < 0) {
-        api__error_errno(c->req, rc, "login failed");
-        pw_free(c);
+        api__call_errno(&c->base, rc, "login failed");
         return;
     }
-    http_req_on_abort(c->req, pw_aborted, c);
+    api__call_watch(&c->base);
 }
 
 /* POST /login/{username} — body: the password (any content type). */
@@ -154,27 +126,28 @@ static void register_login_done(struct session_mgr *mgr, int status, struct sess
 {
     struct pw_call *c = data;
     if (status == 0)
-        set_default_vcard(c->d, s, c->user);
+        set_default_vcard(c->base.d, s, c->base.user);
     login_done(mgr, status, s, data);
 }
 
 static void register_done(int status, void *data)
 {
     struct pw_call *c = data;
-    c->reg = NULL;
+    c->base.reg = NULL;
     if (status != 0) {
-        http_req_on_abort(c->req, NULL, NULL);
-        api__rate_fail(c->d, c->user, c->ip);
-        log_info("register_refused", "user=%s ip=%s err=%s", c->user, c->ip, log_errname(status));
+        http_req_on_abort(c->base.req, NULL, NULL);
+        api__rate_fail(c->base.d, c->base.user, c->base.ip);
+        log_info("register_refused", "user=%s ip=%s err=%s", c->base.user, c->base.ip,
+                 log_errname(status));
         if (status == -EINVAL)
-            api__error(c->req, 400, "user cannot be created (the server refused the data)");
+            api__error(c->base.req, 400, "user cannot be created (the server refused the data)");
         else
-            api__error_errno(c->req, status, "registration failed");
-        pw_free(c);
+            api__error_errno(c->base.req, status, "registration failed");
+        api__call_free(&c->base);
         return;
     }
-    log_info("registered", "user=%s ip=%s", c->user, c->ip);
-    http_req_on_abort(c->req, NULL, NULL);
+    log_info("registered", "user=%s ip=%s", c->base.user, c->base.ip);
+    http_req_on_abort(c->base.req, NULL, NULL);
     pw_login(c, register_login_done);
 }
 
@@ -184,13 +157,13 @@ static void handle_register(struct http_req *req, void *data)
     struct pw_call *c = pw_begin(data, req);
     if (c == NULL)
         return;
-    int rc = session_register(c->d->sessions, c->user, c->password, register_done, c, &c->reg);
+    int rc = session_register(c->base.d->sessions, c->base.user, c->base.password, register_done, c,
+                              &c->base.reg);
     if (rc < 0) {
-        api__error_errno(req, rc, "registration failed");
-        pw_free(c);
+        api__call_errno(&c->base, rc, "registration failed");
         return;
     }
-    http_req_on_abort(req, pw_aborted, c);
+    api__call_watch(&c->base);
 }
 
 /* ---- refresh (our addition) ---- */
@@ -199,23 +172,22 @@ static void refresh_ready(int status, struct session *s, void *data)
 {
     struct pw_call *c = data;
     (void)s;
-    c->ensure = NULL;
-    http_req_on_abort(c->req, NULL, NULL);
+    c->base.ensure = NULL;
     if (status != 0) {
-        api__error_errno(c->req, status == -ENOKEY ? -ENOKEY : status,
-                         "xmpp session could not be established");
-        pw_free(c);
+        api__call_errno(&c->base, status, "xmpp session could not be established");
         return;
     }
+    http_req_on_abort(c->base.req, NULL, NULL);
     char user[API_USER_MAX];
-    int rc = auth_refresh_use(c->d->auth, c->refresh, user, sizeof(user), c->family);
+    int rc = auth_refresh_use(c->base.d->auth, c->refresh, user, sizeof(user), c->base.family);
     if (rc != 0) {
-        api__error(c->req, 401, rc == -EALREADY ? "refresh token reused" : "invalid refresh token");
+        api__error(c->base.req, 401,
+                   rc == -EALREADY ? "refresh token reused" : "invalid refresh token");
     } else {
-        api__reply_tokens(c->d, c->req, user, c->family);
-        log_info("refreshed", "user=%s ip=%s", user, c->ip);
+        api__reply_tokens(c->base.d, c->base.req, user, c->base.family);
+        log_info("refreshed", "user=%s ip=%s", user, c->base.ip);
     }
-    pw_free(c);
+    api__call_free(&c->base);
 }
 
 /* The refresh token from the body: raw text, or JSON {"refreshToken": "..."}. */
@@ -250,29 +222,26 @@ static bool refresh_from_body(struct http_req *req, char *out, size_t len)
 static void handle_refresh(struct http_req *req, void *data)
 {
     struct api_deps *d = data;
-    struct pw_call *c = mem_calloc(1, sizeof(*c));
-    c->d = d;
-    c->req = req;
-    api__client_ip(d, req, c->ip);
-    if (!api__rate_check(d, req, NULL, c->ip)) {
-        pw_free(c);
+    struct pw_call *c =
+        (struct pw_call *)api__call_new(d, req, sizeof(struct pw_call), API_CALL_RATE);
+    if (c == NULL)
         return;
-    }
+    c->base.cleanup = pw_cleanup;
     if (!refresh_from_body(req, c->refresh, sizeof(c->refresh))) {
-        api__error(req, 400, "the body must be the refresh token");
-        pw_free(c);
+        api__call_error(&c->base, 400, "the body must be the refresh token");
         return;
     }
-    int rc = auth_refresh_peek(d->auth, c->refresh, c->user, sizeof(c->user));
+    int rc = auth_refresh_peek(d->auth, c->refresh, c->base.user, sizeof(c->base.user));
     if (rc != 0) {
-        api__rate_fail(d, NULL, c->ip);
-        log_info("refresh_refused", "ip=%s why=%s", c->ip, rc == -EALREADY ? "reused" : "unknown");
-        api__error(req, 401, rc == -EALREADY ? "refresh token reused" : "invalid refresh token");
-        pw_free(c);
+        api__rate_fail(d, NULL, c->base.ip);
+        log_info("refresh_refused", "ip=%s why=%s", c->base.ip,
+                 rc == -EALREADY ? "reused" : "unknown");
+        api__call_error(&c->base, 401,
+                        rc == -EALREADY ? "refresh token reused" : "invalid refresh token");
         return;
     }
-    c->ensure = api__ensure_session(d, c->user, refresh_ready, c);
-    http_req_on_abort(req, pw_aborted, c);
+    c->base.ensure = api__ensure_session(d, c->base.user, refresh_ready, c);
+    api__call_watch(&c->base);
 }
 
 /* ---- logout (A2) ---- */

@@ -140,110 +140,33 @@ static void rp_view(const struct api_deps *d, struct rp_view *v)
 /* ---- calls ---- */
 
 struct wa_call {
-    struct api_deps *d;
-    struct http_req *req;
-    struct session_login *login;
-    struct api_ensure *ensure;
-    bool in_store;
-    bool aborted;
-    char user[API_USER_MAX];
-    char password[API_PASS_MAX];
-    char ip[64];
+    struct api_call base;        /* first: the call's address is the struct's */
     json_t *body;                /* the browser's credential JSON (finish calls) */
     struct webauthn_new_cred nc; /* registration finish */
     uint32_t new_count;          /* authentication finish */
     uint8_t cred_id[1024];
     size_t cred_id_len;
     struct api_ceremony *cer;
-    char family[AUTH_FAMILY_LEN]; /* A6 refresh branch: the presented token's family */
 };
 
-static void wa_free(struct wa_call *c)
+static void wa_cleanup(struct api_call *base)
 {
-    OPENSSL_cleanse(c->password, sizeof(c->password));
+    struct wa_call *c = (struct wa_call *)base;
     json_decref(c->body);
     webauthn_new_cred_clear(&c->nc);
     if (c->cer)
         drop_ceremony(NULL, c->cer, NULL);
-    mem_free(c);
-}
-
-static void wa_aborted(struct http_req *req, void *data)
-{
-    struct wa_call *c = data;
-    (void)req;
-    session_login_cancel(c->login);
-    c->login = NULL;
-    api__ensure_cancel(c->ensure);
-    c->ensure = NULL;
-    if (c->in_store)
-        c->aborted = true;
-    else
-        wa_free(c);
-}
-
-static bool wa_store_back(struct wa_call *c)
-{
-    c->in_store = false;
-    if (c->aborted) {
-        wa_free(c);
-        return false;
-    }
-    return true;
-}
-
-static void wa_error(struct wa_call *c, int status, const char *text)
-{
-    http_req_on_abort(c->req, NULL, NULL);
-    api__error(c->req, status, text);
-    wa_free(c);
-}
-
-static void wa_reply(struct wa_call *c, json_t *body)
-{
-    http_req_on_abort(c->req, NULL, NULL);
-    http_reply_json(c->req, 200, body);
-    wa_free(c);
 }
 
 static struct wa_call *wa_begin(struct api_deps *d, struct http_req *req, bool rate)
 {
-    const char *username = http_req_param(req, "username");
-    char norm[API_USER_MAX];
-    if (!api__username(username, norm)) {
-        api__error(req, 400, "invalid username");
-        return NULL;
-    }
-    if (d->db == NULL) {
-        api__error(req, 503, "no store configured");
-        return NULL;
-    }
-    struct wa_call *c = mem_calloc(1, sizeof(*c));
-    c->d = d;
-    c->req = req;
-    snprintf(c->user, sizeof(c->user), "%s", norm);
-    api__client_ip(d, req, c->ip);
-    if (rate && !api__rate_check(d, req, c->user, c->ip)) {
-        wa_free(c);
-        return NULL;
+    struct wa_call *c = (struct wa_call *)api__call_new(
+        d, req, sizeof(struct wa_call), API_CALL_USER | API_CALL_DB | (rate ? API_CALL_RATE : 0));
+    if (c != NULL) {
+        c->base.cleanup = wa_cleanup;
+        c->base.method = "webauthn";
     }
     return c;
-}
-
-static void session_ready_tokens(int status, struct session *s, void *data)
-{
-    struct wa_call *c = data;
-    (void)s;
-    c->ensure = NULL;
-    http_req_on_abort(c->req, NULL, NULL);
-    if (status != 0) {
-        api__error_errno(c->req, status == -ENOKEY ? -ENOKEY : status,
-                         "xmpp session could not be established");
-    } else {
-        api__reply_tokens(c->d, c->req, c->user, c->family[0] ? c->family : NULL);
-        log_info("login", "user=%s ip=%s method=webauthn", c->user, c->ip);
-    }
-    wa_free(c);
 }
 
 /* ---- A4: registration start ---- */
@@ -251,15 +174,15 @@ static void session_ready_tokens(int status, struct session *s, void *data)
 static void reg_listed(int status, const struct store_webauthn_cred *creds, size_t n, void *data)
 {
     struct wa_call *c = data;
-    if (!wa_store_back(c))
+    if (!api__call_store_back(&c->base))
         return;
     if (status != 0) {
-        wa_error(c, 500, "storage failure");
+        api__call_error(&c->base, 500, "storage failure");
         return;
     }
-    struct api_ceremony *cer = ceremony_new(c->d, "reg", c->user);
+    struct api_ceremony *cer = ceremony_new(c->base.d, "reg", c->base.user);
     if (cer == NULL) {
-        wa_error(c, 503, "too many pending ceremonies");
+        api__call_error(&c->base, 503, "too many pending ceremonies");
         return;
     }
     if (n > 0 && creds[0].user_handle_len > 0) { /* one handle per user across credentials */
@@ -278,13 +201,13 @@ static void reg_listed(int status, const struct store_webauthn_cred *creds, size
                                "alg", WEBAUTHN_RS256, "type", "public-key");
     json_t *pk = json_pack(
         "{s:{s:s, s:s}, s:{s:s, s:s, s:o}, s:o, s:o, s:o, s:s, s:i, s:{s:s, s:s}, s:{s:b}}", "rp",
-        "name", c->d->rp_name, "id", c->d->rp_id, "user", "name", c->user, "displayName", c->user,
-        "id", b64url(cer->handle, cer->handle_len), "challenge",
+        "name", c->base.d->rp_name, "id", c->base.d->rp_id, "user", "name", c->base.user,
+        "displayName", c->base.user, "id", b64url(cer->handle, cer->handle_len), "challenge",
         b64url(cer->challenge, sizeof(cer->challenge)), "pubKeyCredParams", params,
         "excludeCredentials", exclude, "attestation", "none", "timeout", TIMEOUT_HINT_MS,
         "authenticatorSelection", "residentKey", "preferred", "userVerification",
-        c->d->user_verification, "extensions", "credProps", 1);
-    wa_reply(c, json_pack("{s:{s:o}}", "credentials", "publicKey", pk));
+        c->base.d->user_verification, "extensions", "credProps", 1);
+    api__call_reply(&c->base, json_pack("{s:{s:o}}", "credentials", "publicKey", pk));
 }
 
 static void reg_login_done(struct session_mgr *mgr, int status, struct session *s, void *data)
@@ -292,19 +215,17 @@ static void reg_login_done(struct session_mgr *mgr, int status, struct session *
     struct wa_call *c = data;
     (void)mgr;
     (void)s;
-    c->login = NULL;
+    c->base.login = NULL;
     if (status != 0) {
         if (status == -EACCES)
-            api__rate_fail(c->d, c->user, c->ip);
-        http_req_on_abort(c->req, NULL, NULL);
-        api__error_errno(c->req, status, "WebAuthn registration failed");
-        wa_free(c);
+            api__rate_fail(c->base.d, c->base.user, c->base.ip);
+        api__call_errno(&c->base, status, "WebAuthn registration failed");
         return;
     }
-    api__rate_ok(c->d, c->user, c->ip);
-    api__vault_password(c->d, c->user, c->password);
-    c->in_store = true;
-    store_webauthn_list(c->d->db, c->user, reg_listed, c);
+    api__rate_ok(c->base.d, c->base.user, c->base.ip);
+    api__vault_password(c->base.d, c->base.user, c->base.password);
+    c->base.in_store = true;
+    store_webauthn_list(c->base.d->db, c->base.user, reg_listed, c);
 }
 
 /* POST /webauthn/register/start/{username} — body: the password. */
@@ -313,18 +234,17 @@ static void handle_reg_start(struct http_req *req, void *data)
     struct wa_call *c = wa_begin(data, req, true);
     if (c == NULL)
         return;
-    if (!api__password_body(req, c->password)) {
-        api__error(req, 400, "the body must be the password (UTF-8 text, 1-1023 bytes)");
-        wa_free(c);
+    if (!api__password_body(req, c->base.password)) {
+        api__call_error(&c->base, 400, "the body must be the password (UTF-8 text, 1-1023 bytes)");
         return;
     }
-    int rc = session_login(c->d->sessions, c->user, c->password, reg_login_done, c, &c->login);
+    int rc = session_login(c->base.d->sessions, c->base.user, c->base.password, reg_login_done, c,
+                           &c->base.login);
     if (rc < 0) {
-        api__error_errno(req, rc, "WebAuthn registration failed");
-        wa_free(c);
+        api__call_errno(&c->base, rc, "WebAuthn registration failed");
         return;
     }
-    http_req_on_abort(req, wa_aborted, c);
+    api__call_watch(&c->base);
 }
 
 /* ---- helpers for the finish calls ---- */
@@ -366,17 +286,17 @@ static json_t *parse_credential_body(struct http_req *req)
 static void reg_added(int status, void *data)
 {
     struct wa_call *c = data;
-    if (!wa_store_back(c))
+    if (!api__call_store_back(&c->base))
         return;
     if (status != 0) {
-        wa_error(c, 400,
-                 status == -EEXIST ? "WebAuthn registration failed: credential already "
-                                     "registered"
-                                   : "WebAuthn registration failed");
+        api__call_error(&c->base, 400,
+                        status == -EEXIST ? "WebAuthn registration failed: credential already "
+                                            "registered"
+                                          : "WebAuthn registration failed");
         return;
     }
-    log_info("registered", "user=%s alg=%d fmt=%s", c->user, c->nc.alg, c->nc.fmt);
-    c->ensure = api__ensure_session(c->d, c->user, session_ready_tokens, c);
+    log_info("registered", "user=%s alg=%d fmt=%s", c->base.user, c->nc.alg, c->nc.fmt);
+    c->base.ensure = api__ensure_session(c->base.d, c->base.user, api__call_tokens, c);
 }
 
 /* POST /webauthn/register/finish/{username} — body: the browser's credential JSON. */
@@ -394,32 +314,31 @@ static void handle_reg_finish(struct http_req *req, void *data)
     int rc = -EINVAL;
     if (cd == NULL || ao == NULL) {
         snprintf(err, sizeof(err), "malformed credential");
-    } else if ((c->cer = ceremony_take(c->d, "reg", c->user, cd, cdl)) == NULL) {
+    } else if ((c->cer = ceremony_take(c->base.d, "reg", c->base.user, cd, cdl)) == NULL) {
         snprintf(err, sizeof(err), "no pending registration (start again)");
     } else {
         struct rp_view v;
-        rp_view(c->d, &v);
+        rp_view(c->base.d, &v);
         rc = webauthn_verify_registration(&v.rp, c->cer->challenge, CHALLENGE_LEN, cd, cdl, ao, aol,
                                           &c->nc, err, sizeof(err));
     }
     mem_free(cd);
     mem_free(ao);
     if (rc != 0) {
-        api__rate_fail(c->d, c->user, c->ip);
-        log_info("refused", "user=%s ip=%s ceremony=register why=\"%s\"", c->user, c->ip, err);
+        api__rate_fail(c->base.d, c->base.user, c->base.ip);
+        log_info("refused", "user=%s ip=%s ceremony=register why=\"%s\"", c->base.user, c->base.ip,
+                 err);
         char msg[256];
         snprintf(msg, sizeof(msg), "WebAuthn registration failed: %s", err);
-        api__error(req, 400, msg);
-        wa_free(c);
+        api__call_error(&c->base, 400, msg);
         return;
     }
-    api__rate_ok(c->d, c->user, c->ip);
+    api__rate_ok(c->base.d, c->base.user, c->base.ip);
     struct store_webauthn_cred *sc = mem_calloc(1, sizeof(*sc));
-    snprintf(sc->user, sizeof(sc->user), "%s", c->user);
+    snprintf(sc->user, sizeof(sc->user), "%s", c->base.user);
     if (c->nc.cred_id_len > sizeof(sc->id)) {
         mem_free(sc);
-        api__error(req, 400, "WebAuthn registration failed: credential id too long");
-        wa_free(c);
+        api__call_error(&c->base, 400, "WebAuthn registration failed: credential id too long");
         return;
     }
     memcpy(sc->id, c->nc.cred_id, c->nc.cred_id_len);
@@ -431,10 +350,10 @@ static void handle_reg_finish(struct http_req *req, void *data)
     sc->user_handle_len = c->cer->handle_len;
     sc->sign_count = c->nc.sign_count;
     sc->created = (int64_t)time(NULL);
-    c->in_store = true;
-    store_webauthn_add(c->d->db, sc, reg_added, c);
+    c->base.in_store = true;
+    store_webauthn_add(c->base.d->db, sc, reg_added, c);
     mem_free(sc);
-    http_req_on_abort(req, wa_aborted, c);
+    api__call_watch(&c->base);
 }
 
 /* ---- A6: authentication start (or refresh) ---- */
@@ -442,15 +361,15 @@ static void handle_reg_finish(struct http_req *req, void *data)
 static void auth_listed(int status, const struct store_webauthn_cred *creds, size_t n, void *data)
 {
     struct wa_call *c = data;
-    if (!wa_store_back(c))
+    if (!api__call_store_back(&c->base))
         return;
     if (status != 0) {
-        wa_error(c, 500, "storage failure");
+        api__call_error(&c->base, 500, "storage failure");
         return;
     }
-    struct api_ceremony *cer = ceremony_new(c->d, "auth", c->user);
+    struct api_ceremony *cer = ceremony_new(c->base.d, "auth", c->base.user);
     if (cer == NULL) {
-        wa_error(c, 503, "too many pending ceremonies");
+        api__call_error(&c->base, 503, "too many pending ceremonies");
         return;
     }
     json_t *allow = json_array(); /* always an array (page code reads .length) */
@@ -458,10 +377,10 @@ static void auth_listed(int status, const struct store_webauthn_cred *creds, siz
         json_array_append_new(allow, json_pack("{s:s, s:o}", "type", "public-key", "id",
                                                b64url(creds[i].id, creds[i].id_len)));
     json_t *pk = json_pack("{s:o, s:s, s:o, s:s, s:i, s:{}}", "challenge",
-                           b64url(cer->challenge, sizeof(cer->challenge)), "rpId", c->d->rp_id,
-                           "allowCredentials", allow, "userVerification", c->d->user_verification,
-                           "timeout", TIMEOUT_HINT_MS, "extensions");
-    wa_reply(c, json_pack("{s:{s:o}}", "assertion", "publicKey", pk));
+                           b64url(cer->challenge, sizeof(cer->challenge)), "rpId", c->base.d->rp_id,
+                           "allowCredentials", allow, "userVerification",
+                           c->base.d->user_verification, "timeout", TIMEOUT_HINT_MS, "extensions");
+    api__call_reply(&c->base, json_pack("{s:{s:o}}", "assertion", "publicKey", pk));
 }
 
 /* POST /webauthn/authenticate/start/{username} */
@@ -473,14 +392,13 @@ static void handle_auth_start(struct http_req *req, void *data)
         return;
     if (d->ratelimit_starts != NULL) { /* public: every start counts against the address */
         char key[80];
-        snprintf(key, sizeof(key), "ip:%s", c->ip);
+        snprintf(key, sizeof(key), "ip:%s", c->base.ip);
         uint64_t now = tick_now(d->tick), wait = ratelimit_check(d->ratelimit_starts, key, now);
         if (wait > 0) {
             char ra[32];
             snprintf(ra, sizeof(ra), "%llu", (unsigned long long)((wait + 999) / 1000));
             http_req_add_header(req, "Retry-After", ra);
-            api__error(req, 429, "too many authentication starts; retry later");
-            wa_free(c);
+            api__call_error(&c->base, 429, "too many authentication starts; retry later");
             return;
         }
         ratelimit_fail(d->ratelimit_starts, key, now);
@@ -488,16 +406,16 @@ static void handle_auth_start(struct http_req *req, void *data)
     const char *tok = auth_token_from_header(http_req_header(req, "authorization"));
     char tuser[API_USER_MAX];
     if (tok != NULL && auth_token_check(d->auth, tok, tuser, sizeof(tuser)) == JWT_OK &&
-        strcmp(tuser, c->user) == 0) {
+        strcmp(tuser, c->base.user) == 0) {
         /* the reference's refresh branch: a new token for a still-valid one, in its family */
-        auth_token_family(d->auth, tok, c->family);
-        c->ensure = api__ensure_session(d, c->user, session_ready_tokens, c);
-        http_req_on_abort(req, wa_aborted, c);
+        auth_token_family(d->auth, tok, c->base.family);
+        c->base.ensure = api__ensure_session(d, c->base.user, api__call_tokens, c);
+        api__call_watch(&c->base);
         return;
     }
-    c->in_store = true;
-    store_webauthn_list(d->db, c->user, auth_listed, c);
-    http_req_on_abort(req, wa_aborted, c);
+    c->base.in_store = true;
+    store_webauthn_list(d->db, c->base.user, auth_listed, c);
+    api__call_watch(&c->base);
 }
 
 /* ---- A7: authentication finish ---- */
@@ -505,27 +423,27 @@ static void handle_auth_start(struct http_req *req, void *data)
 static void auth_used(int status, void *data)
 {
     struct wa_call *c = data;
-    if (!wa_store_back(c))
+    if (!api__call_store_back(&c->base))
         return;
     if (status != 0) {
-        api__rate_fail(c->d, c->user, c->ip);
-        log_warn("refused", "user=%s ip=%s ceremony=authenticate why=%s", c->user, c->ip,
+        api__rate_fail(c->base.d, c->base.user, c->base.ip);
+        log_warn("refused", "user=%s ip=%s ceremony=authenticate why=%s", c->base.user, c->base.ip,
                  status == -ESTALE ? "sign_count_not_increasing" : "store");
-        wa_error(c, 400,
-                 status == -ESTALE ? "WebAuthn authentication failed: signature counter "
-                                     "did not increase (cloned authenticator?)"
-                                   : "WebAuthn authentication failed");
+        api__call_error(&c->base, 400,
+                        status == -ESTALE ? "WebAuthn authentication failed: signature counter "
+                                            "did not increase (cloned authenticator?)"
+                                          : "WebAuthn authentication failed");
         return;
     }
-    api__rate_ok(c->d, c->user, c->ip);
-    c->ensure = api__ensure_session(c->d, c->user, session_ready_tokens, c);
+    api__rate_ok(c->base.d, c->base.user, c->base.ip);
+    c->base.ensure = api__ensure_session(c->base.d, c->base.user, api__call_tokens, c);
 }
 
 static void auth_finish_listed(int status, const struct store_webauthn_cred *creds, size_t n,
                                void *data)
 {
     struct wa_call *c = data;
-    if (!wa_store_back(c))
+    if (!api__call_store_back(&c->base))
         return;
     const struct store_webauthn_cred *cred = NULL;
     for (size_t i = 0; status == 0 && i < n; i++) {
@@ -555,7 +473,7 @@ static void auth_finish_listed(int status, const struct store_webauthn_cred *cre
         rc = -EACCES;
     } else {
         struct rp_view v;
-        rp_view(c->d, &v);
+        rp_view(c->base.d, &v);
         rc = webauthn_verify_assertion(&v.rp, c->cer->challenge, CHALLENGE_LEN, cd, cdl, ad, adl,
                                        sg, sgl, cred->cose_key, cred->cose_key_len, cred->alg,
                                        cred->sign_count, &c->new_count, err, sizeof(err));
@@ -565,15 +483,17 @@ static void auth_finish_listed(int status, const struct store_webauthn_cred *cre
     mem_free(sg);
     mem_free(uh);
     if (rc != 0) {
-        api__rate_fail(c->d, c->user, c->ip);
-        log_info("refused", "user=%s ip=%s ceremony=authenticate why=\"%s\"", c->user, c->ip, err);
+        api__rate_fail(c->base.d, c->base.user, c->base.ip);
+        log_info("refused", "user=%s ip=%s ceremony=authenticate why=\"%s\"", c->base.user,
+                 c->base.ip, err);
         char msg[256];
         snprintf(msg, sizeof(msg), "WebAuthn authentication failed: %s", err);
-        wa_error(c, 400, msg);
+        api__call_error(&c->base, 400, msg);
         return;
     }
-    c->in_store = true;
-    store_webauthn_use(c->d->db, c->user, c->cred_id, c->cred_id_len, c->new_count, auth_used, c);
+    c->base.in_store = true;
+    store_webauthn_use(c->base.d->db, c->base.user, c->cred_id, c->cred_id_len, c->new_count,
+                       auth_used, c);
 }
 
 /* POST /webauthn/authenticate/finish/{username} — body: the browser's assertion JSON. */
@@ -592,24 +512,23 @@ static void handle_auth_finish(struct http_req *req, void *data)
     const char *why = NULL;
     if (c->body == NULL || id == NULL || idl > sizeof(c->cred_id) || cd == NULL)
         why = "malformed assertion";
-    else if ((c->cer = ceremony_take(c->d, "auth", c->user, cd, cdl)) == NULL)
+    else if ((c->cer = ceremony_take(c->base.d, "auth", c->base.user, cd, cdl)) == NULL)
         why = "no pending authentication (start again)";
     mem_free(cd);
     if (why != NULL) {
         mem_free(id);
-        api__rate_fail(c->d, c->user, c->ip);
+        api__rate_fail(c->base.d, c->base.user, c->base.ip);
         char msg[256];
         snprintf(msg, sizeof(msg), "WebAuthn authentication failed: %s", why);
-        api__error(req, 400, msg);
-        wa_free(c);
+        api__call_error(&c->base, 400, msg);
         return;
     }
     memcpy(c->cred_id, id, idl);
     c->cred_id_len = idl;
     mem_free(id);
-    c->in_store = true;
-    store_webauthn_list(c->d->db, c->user, auth_finish_listed, c);
-    http_req_on_abort(req, wa_aborted, c);
+    c->base.in_store = true;
+    store_webauthn_list(c->base.d->db, c->base.user, auth_finish_listed, c);
+    api__call_watch(&c->base);
 }
 
 /* ---- credential management (our addition) ---- */
