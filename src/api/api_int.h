@@ -97,6 +97,11 @@ bool api__call_store_back(struct api_call *c);
 void api__call_error(struct api_call *c, int status, const char *text);
 void api__call_errno(struct api_call *c, int err, const char *what);
 void api__call_reply(struct api_call *c, json_t *body);
+/* The common start of a session_login_cb for a call that presented a password: on failure it
+ * charges the address (wrong password), logs, answers and ends the call, returning false; on
+ * success it refunds the rate limit, remembers the password for Basic and keeps it in the
+ * vault when configured, returning true. c->login is cleared either way. */
+bool api__call_password_checked(struct api_call *c, int status, const char *what);
 /* An api_ensure_cb (data = the call): answers a token pair for c->user in c->family, or the
  * contract's error when the session could not be established; ends the call. */
 void api__call_tokens(int status, struct session *s, void *data);

@@ -410,6 +410,23 @@ void api__call_reply(struct api_call *c, json_t *body)
     api__call_free(c);
 }
 
+bool api__call_password_checked(struct api_call *c, int status, const char *what)
+{
+    c->login = NULL;
+    if (status != 0) {
+        if (status == -EACCES)
+            api__rate_fail(c->d, c->user, c->ip);
+        log_info("password_refused", "user=%s ip=%s what=\"%s\" err=%s", c->user, c->ip, what,
+                 log_errname(status));
+        api__call_errno(c, status, what);
+        return false;
+    }
+    api__rate_ok(c->d, c->user, c->ip);
+    auth_pwcache_put(c->d->auth, c->user, c->password, tick_now(c->d->tick), c->d->basic_cache_ms);
+    api__vault_password(c->d, c->user, c->password);
+    return true;
+}
+
 void api__call_tokens(int status, struct session *s, void *data)
 {
     struct api_call *c = data;

@@ -51,23 +51,12 @@ static struct pw_call *pw_begin(struct api_deps *d, struct http_req *req)
 static void login_done(struct session_mgr *mgr, int status, struct session *s, void *data)
 {
     struct pw_call *c = data;
-    c->base.login = NULL;
+    if (!api__call_password_checked(&c->base, status, "login failed"))
+        return;
     http_req_on_abort(c->base.req, NULL, NULL);
-    if (status != 0) {
-        if (status == -EACCES)
-            api__rate_fail(c->base.d, c->base.user, c->base.ip);
-        log_info("login_refused", "user=%s ip=%s err=%s", c->base.user, c->base.ip,
-                 log_errname(status));
-        api__error_errno(c->base.req, status, "login failed");
-    } else {
-        api__rate_ok(c->base.d, c->base.user, c->base.ip);
-        auth_pwcache_put(c->base.d->auth, c->base.user, c->base.password, tick_now(c->base.d->tick),
-                         c->base.d->basic_cache_ms);
-        api__vault_password(c->base.d, c->base.user, c->base.password);
-        api__reply_tokens(c->base.d, c->base.req, c->base.user, NULL);
-        log_info("login", "user=%s ip=%s sessions=%zu", session_username(s), c->base.ip,
-                 session_mgr_count(mgr));
-    }
+    api__reply_tokens(c->base.d, c->base.req, c->base.user, NULL);
+    log_info("login", "user=%s ip=%s method=password sessions=%zu", session_username(s), c->base.ip,
+             session_mgr_count(mgr));
     api__call_free(&c->base);
 }
 

@@ -120,15 +120,8 @@ static void enrol_login_done(struct session_mgr *mgr, int status, struct session
     struct totp_call *c = data;
     (void)mgr;
     (void)s;
-    c->base.login = NULL;
-    if (status != 0) {
-        if (status == -EACCES)
-            api__rate_fail(c->base.d, c->base.user, c->base.ip);
-        api__call_errno(&c->base, status, "TOTP registration failed");
+    if (!api__call_password_checked(&c->base, status, "TOTP registration failed"))
         return;
-    }
-    api__rate_ok(c->base.d, c->base.user, c->base.ip);
-    api__vault_password(c->base.d, c->base.user, c->base.password);
     c->base.in_store = true;
     store_totp_get(c->base.d->db, c->base.user, enrol_got, c);
 }
@@ -158,16 +151,8 @@ static void auth_login_done(struct session_mgr *mgr, int status, struct session 
 {
     struct totp_call *c = data;
     (void)mgr;
-    c->base.login = NULL;
-    if (status != 0) {
-        if (status == -EACCES)
-            api__rate_fail(c->base.d, c->base.user, c->base.ip);
-        api__call_errno(&c->base, status, "TOTP authentication failed");
-        return;
-    }
-    api__rate_ok(c->base.d, c->base.user, c->base.ip);
-    api__vault_password(c->base.d, c->base.user, c->base.password);
-    api__call_tokens(0, s, c);
+    if (api__call_password_checked(&c->base, status, "TOTP authentication failed"))
+        api__call_tokens(0, s, c);
 }
 
 static void auth_step_used(int status, void *data)

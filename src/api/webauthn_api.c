@@ -215,15 +215,8 @@ static void reg_login_done(struct session_mgr *mgr, int status, struct session *
     struct wa_call *c = data;
     (void)mgr;
     (void)s;
-    c->base.login = NULL;
-    if (status != 0) {
-        if (status == -EACCES)
-            api__rate_fail(c->base.d, c->base.user, c->base.ip);
-        api__call_errno(&c->base, status, "WebAuthn registration failed");
+    if (!api__call_password_checked(&c->base, status, "WebAuthn registration failed"))
         return;
-    }
-    api__rate_ok(c->base.d, c->base.user, c->base.ip);
-    api__vault_password(c->base.d, c->base.user, c->base.password);
     c->base.in_store = true;
     store_webauthn_list(c->base.d->db, c->base.user, reg_listed, c);
 }
