@@ -54,6 +54,8 @@ static void kv_free(struct http__kv *kv)
     while (kv) {
         struct http__kv *next = kv->next;
         mem_free(kv->name);
+        if (kv->value)
+            explicit_bzero(kv->value, strlen(kv->value)); /* Authorization, cookies */
         mem_free(kv->value);
         mem_free(kv);
         kv = next;
@@ -80,7 +82,12 @@ void http__req_free(struct http_req *req)
     if (req->pss && req->pss->req == req)
         req->pss->req = NULL;
     http__match_cleanup(&req->match);
+    /* bodies and query strings carry passwords, tokens and tickets: wipe before freeing */
+    if (req->body.ptr)
+        explicit_bzero(req->body.ptr, req->body.len);
     buf_cleanup(&req->body);
+    if (req->query)
+        explicit_bzero(req->query, strlen(req->query));
     kv_free(req->in_hdrs);
     kv_free(req->out_hdrs);
     mem_free(req->path);
