@@ -211,6 +211,11 @@ static bool cred_from_row(sqlite3_stmt *st, const char *user, struct store_webau
     return true;
 }
 
+static bool cred_row(sqlite3_stmt *st, const char *user, void *row)
+{
+    return cred_from_row(st, user, row);
+}
+
 static void cred_list_exec(struct store_db *db, struct store_job *job)
 {
     sqlite3_stmt *st = store__stmt(db, job, STORE__CRED_LIST,
@@ -219,26 +224,7 @@ static void cred_list_exec(struct store_db *db, struct store_job *job)
                                    "ORDER BY created, rowid");
     if (st == NULL || !store__bound(db, job, st, store__bind_text(st, 1, job->user)))
         return;
-    struct store_webauthn_cred *rows = NULL;
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 4;
-            rows = mem_realloc(rows, cap * sizeof(*rows));
-        }
-        memset(&rows[n], 0, sizeof(rows[n]));
-        if (!cred_from_row(st, job->user, &rows[n])) {
-            rc = SQLITE_TOOBIG;
-            break;
-        }
-        n++;
-    }
-    if (rc != SQLITE_DONE)
-        job->status = store__sql_error(db, job->op, rc);
-    store__finish(st);
-    job->rows = rows;
-    job->n_rows = n;
+    store__collect(db, job, st, sizeof(struct store_webauthn_cred), cred_row);
 }
 
 static void cred_list_deliver(struct store_job *job)
@@ -368,6 +354,21 @@ static void vault_free(void *rows, size_t n)
     mem_free(e);
 }
 
+/* One vault row; the blob is copied (and wiped by vault_free). */
+static bool vault_row(sqlite3_stmt *st, const char *user, void *row)
+{
+    struct store_vault_entry *e = row;
+    (void)user;
+    if (!store__col_text(st, 0, e->kind, sizeof(e->kind)))
+        return false;
+    size_t len = (size_t)sqlite3_column_bytes(st, 1);
+    uint8_t *blob = mem_alloc(len);
+    store__col_blob(st, 1, blob, len, &e->blob_len);
+    e->blob = blob;
+    e->updated = sqlite3_column_int64(st, 2);
+    return true;
+}
+
 static void vault_get_exec(struct store_db *db, struct store_job *job)
 {
     sqlite3_stmt *st =
@@ -375,32 +376,7 @@ static void vault_get_exec(struct store_db *db, struct store_job *job)
                     "SELECT kind, blob, updated FROM vault WHERE user = ?1 ORDER BY kind");
     if (st == NULL || !store__bound(db, job, st, store__bind_text(st, 1, job->user)))
         return;
-    struct store_vault_entry *rows = NULL;
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 4;
-            rows = mem_realloc(rows, cap * sizeof(*rows));
-        }
-        struct store_vault_entry *e = &rows[n];
-        memset(e, 0, sizeof(*e));
-        if (!store__col_text(st, 0, e->kind, sizeof(e->kind))) {
-            rc = SQLITE_TOOBIG;
-            break;
-        }
-        size_t len = (size_t)sqlite3_column_bytes(st, 1);
-        uint8_t *blob = mem_alloc(len);
-        store__col_blob(st, 1, blob, len, &e->blob_len);
-        e->blob = blob;
-        e->updated = sqlite3_column_int64(st, 2);
-        n++;
-    }
-    if (rc != SQLITE_DONE)
-        job->status = store__sql_error(db, job->op, rc);
-    store__finish(st);
-    job->rows = rows;
-    job->n_rows = n;
+    store__collect(db, job, st, sizeof(struct store_vault_entry), vault_row);
 }
 
 static void vault_get_deliver(struct store_job *job)

@@ -146,6 +146,16 @@ int store__bind_blob(sqlite3_stmt *st, int i, const void *p, size_t len);
 bool store__col_text(sqlite3_stmt *st, int col, char *dst, size_t size);
 bool store__col_blob(sqlite3_stmt *st, int col, uint8_t *dst, size_t size, size_t *len);
 
+/* Fills one zeroed result-row struct from the current row of st; false when a column does not
+ * fit (the row must then hold nothing to free). */
+typedef bool store__row_fn(sqlite3_stmt *st, const char *user, void *row);
+/* Steps a query and collects one row struct of `size` bytes per result row with fill, into
+ * job->rows / job->n_rows (status -EIO, logged, on an SQLite error or a row that does not fit).
+ * The array grows by copying and wiping the old one, so realloc leaves no secret behind.
+ * Resets the statement. */
+void store__collect(struct store_db *db, struct store_job *job, sqlite3_stmt *st, size_t size,
+                    store__row_fn *fill);
+
 /* Waits until no operation runs on a pool thread and keeps new ones from starting until
  * store__sync_end, so the loop thread may use the connection (store_token_load). */
 void store__sync_begin(struct store_db *db);

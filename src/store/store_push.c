@@ -83,6 +83,11 @@ static bool push_from_row(sqlite3_stmt *st, const char *user, struct store_push_
            store__col_text(st, 3, s->auth, sizeof(s->auth));
 }
 
+static bool push_row(sqlite3_stmt *st, const char *user, void *row)
+{
+    return push_from_row(st, user, row);
+}
+
 static void push_list_exec(struct store_db *db, struct store_job *job)
 {
     sqlite3_stmt *st = store__stmt(db, job, STORE__PUSH_LIST,
@@ -90,31 +95,7 @@ static void push_list_exec(struct store_db *db, struct store_job *job)
                                    "WHERE user = ?1 ORDER BY created, rowid");
     if (st == NULL || !store__bound(db, job, st, store__bind_text(st, 1, job->user)))
         return;
-    struct store_push_sub *rows = NULL;
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 4;
-            struct store_push_sub *grown = mem_alloc(ncap * sizeof(*grown));
-            if (n > 0)
-                memcpy(grown, rows, n * sizeof(*rows));
-            push_free(rows, n); /* wiped, not left behind by realloc */
-            rows = grown;
-            cap = ncap;
-        }
-        memset(&rows[n], 0, sizeof(rows[n]));
-        if (!push_from_row(st, job->user, &rows[n])) {
-            rc = SQLITE_TOOBIG;
-            break;
-        }
-        n++;
-    }
-    if (rc != SQLITE_DONE)
-        job->status = store__sql_error(db, job->op, rc);
-    store__finish(st);
-    job->rows = rows;
-    job->n_rows = n;
+    store__collect(db, job, st, sizeof(struct store_push_sub), push_row);
 }
 
 static void push_list_deliver(struct store_job *job)

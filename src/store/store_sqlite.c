@@ -643,3 +643,35 @@ bool store__col_blob(sqlite3_stmt *st, int col, uint8_t *dst, size_t size, size_
     *len = n;
     return true;
 }
+
+void store__collect(struct store_db *db, struct store_job *job, sqlite3_stmt *st, size_t size,
+                    store__row_fn *fill)
+{
+    uint8_t *rows = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 4;
+            uint8_t *grown = mem_alloc(ncap * size);
+            if (n > 0) {
+                memcpy(grown, rows, n * size);
+                OPENSSL_cleanse(rows, n * size);
+            }
+            mem_free(rows);
+            rows = grown;
+            cap = ncap;
+        }
+        memset(rows + n * size, 0, size);
+        if (!fill(st, job->user, rows + n * size)) {
+            rc = SQLITE_TOOBIG;
+            break;
+        }
+        n++;
+    }
+    if (rc != SQLITE_DONE)
+        job->status = store__sql_error(db, job->op, rc);
+    store__finish(st);
+    job->rows = rows;
+    job->n_rows = n;
+}
