@@ -50,6 +50,10 @@ struct session_mgr_opts {
      * granted (each NULL when absent). Secrets: copy what you keep, never log them. */
     void (*on_credential)(const char *username, const struct xmpp_scram_cred *scram,
                           const struct xmpp_fast_token *fast, void *data);
+    /* Called for every event derived from an inbound stanza while the user has no sink
+     * attached (before the event goes into the ring): the "no live sink" signal Web Push uses.
+     * payload is borrowed for the call. Optional. */
+    void (*on_unseen)(const char *username, const char *name, json_t *payload, void *data);
     /* Request FAST tokens (XEP-0484) from servers that offer them. */
     bool request_fast;
     /* Secret seed for the per-user SASL2 user-agent ids FAST tokens are bound to (stable across

@@ -228,6 +228,9 @@ struct emit_ctx {
 static void emit_event(const char *name, json_t *payload, void *data)
 {
     struct emit_ctx *ctx = data;
+    struct session_mgr *mgr = ctx->s->mgr;
+    if (mgr->o.on_unseen != NULL && events_log_sink_count(ctx->s->log) == 0)
+        mgr->o.on_unseen(ctx->s->username, name, payload, mgr->o.data);
     events_log_push(ctx->s->log, name, json_incref(payload));
 }
 
