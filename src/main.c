@@ -18,6 +18,7 @@
 #include "core/mem.h"
 #include "core/tick.h"
 #include "http/http.h"
+#include "push/push.h"
 #include "session/session.h"
 #include "sse/sse.h"
 #include "store/store.h"
@@ -46,6 +47,7 @@ struct app {
     struct session_mgr *sessions;
     struct http_server *http;
     struct sse_hub *sse;
+    struct push *push;
     struct api_deps deps;
     struct store_db *db;
     struct ratelimit *ratelimit, *ratelimit_ip, *ratelimit_starts;
@@ -98,6 +100,7 @@ static void on_signal(uv_signal_t *h, int signum)
     log_info("shutdown", "signal=%d sessions=%zu", signum, session_mgr_count(app->sessions));
     sse_hub_free(app->sse);
     app->sse = NULL;
+    push_close(app->push);
     http_server_free(app->http, on_http_freed, app);
 }
 
@@ -171,6 +174,57 @@ static void housekeeping(struct tick *t, uint64_t now_ms, void *data)
         log_info("tokens_pruned", "count=%zu", n);
 }
 
+/* The Web Push sender, with its VAPID key pair made at first start (store/vapid.key). */
+static int push_start(struct app *app, const char *store)
+{
+    struct config *cfg = app->cfg;
+    uint8_t vapid[32];
+    int created = 0;
+    char err[512];
+    if (store_secret_load_or_create(store, "vapid", vapid, sizeof(vapid), &created, err,
+                                    sizeof(err)) < 0) {
+        log_error("store_failed", "path=%s msg=\"%s\"", store, err);
+        return -EIO;
+    }
+    if (created)
+        log_info("vapid_key_created", "path=%s/vapid.key", store);
+    char subject[1024];
+    const char *sub = config_str(cfg, "push.subject");
+    if (*sub)
+        snprintf(subject, sizeof(subject), "%s", sub);
+    else
+        snprintf(subject, sizeof(subject), "mailto:admin@%s", config_str(cfg, "xmpp.domain"));
+    struct push_opts po = {
+        .loop = &app->loop,
+        .tick = app->tick,
+        .db = app->db,
+        .vapid_private = vapid,
+        .subject = subject,
+        .ttl_s = config_ms(cfg, "push.ttl") / 1000,
+        .vapid_lifetime_s = config_ms(cfg, "push.vapid_lifetime") / 1000,
+        .timeout_ms = config_ms(cfg, "push.timeout"),
+        .retries = (unsigned)config_int(cfg, "push.retries"),
+        .retry_base_ms = config_ms(cfg, "push.retry_base"),
+        .retry_max_ms = config_ms(cfg, "push.retry_max"),
+        .max_queue = (size_t)config_int(cfg, "push.max_queue"),
+        .max_inflight = (unsigned)config_int(cfg, "push.max_inflight"),
+        .max_subs = (size_t)config_int(cfg, "push.max_subscriptions"),
+        .allow_http = config_bool(cfg, "push.allow_http"),
+        .allow_private = config_bool(cfg, "push.allow_private"),
+        .ca_file = config_str(cfg, "push.ca_file"),
+    };
+    app->push = push_new(&po, err, sizeof(err));
+    OPENSSL_cleanse(vapid, sizeof(vapid));
+    if (app->push == NULL) {
+        log_error("push_failed", "path=%s/vapid.key msg=\"%s\"", store, err);
+        return -EINVAL;
+    }
+    if (po.allow_http || po.allow_private)
+        log_warn("push_unsafe", "allow_http=%d allow_private=%d msg=\"for tests only\"",
+                 po.allow_http, po.allow_private);
+    return 0;
+}
+
 /* WebAuthn's RP id and origins: configured, else from the public URL. */
 static void webauthn_rp(struct app *app, const char *issuer)
 {
@@ -241,6 +295,9 @@ static int app_start(struct app *app)
     }
     log_info("store_open", "path=%s/sparkgate.db schema=%d", store,
              store_db_schema_version(app->db));
+    rc = push_start(app, store);
+    if (rc < 0)
+        return rc;
 
     char *issuer = public_url(cfg);
     static struct auth_journal journal = { .put = j_put,
@@ -299,6 +356,7 @@ static int app_start(struct app *app)
         .events = { .meet_base = issuer },
         .on_session_end = api_on_session_end,
         .on_credential = api_on_credential,
+        .on_unseen = api_on_unseen,
         .request_fast = true,
         .ua_seed = app->ua_seed,
         .ua_seed_len = sizeof(app->ua_seed),
@@ -345,6 +403,11 @@ static int app_start(struct app *app)
     d->rp_name = config_str(cfg, "webauthn.rp_name");
     d->origins = app->origins;
     d->user_verification = config_str(cfg, "webauthn.user_verification");
+    d->push = app->push;
+    d->push_auto = config_bool(cfg, "push.auto");
+    d->push_include_body = config_bool(cfg, "push.include_body");
+    d->push_admins = config_str(cfg, "push.admins");
+    d->push_token_ms = config_ms(cfg, "push.action_token_lifetime");
     rc = api_register_all(d);
     if (rc < 0) {
         log_error("routes_failed", "err=%s", log_errname(rc));
@@ -419,6 +482,7 @@ int main(int argc, char **argv)
         /* unwind what exists, then let the loop close the handles */
         if (app.sse)
             sse_hub_free(app.sse);
+        push_close(app.push);
         if (app.http)
             http_server_free(app.http, on_http_freed, &app);
         else if (app.sessions)
@@ -438,6 +502,7 @@ int main(int argc, char **argv)
     OPENSSL_cleanse(app.ua_seed, sizeof(app.ua_seed));
     if (crc != 0)
         log_warn("loop_not_closed", "err=%s", log_errname(crc));
+    push_free(app.push);
     auth_free(app.auth);
     xmpp_tls_free(app.tls);
     xmpp_stream_global_cleanup();

@@ -17,6 +17,8 @@ int api_register_all(struct api_deps *d)
         rc = api__chat_register(d);
     if (rc == 0)
         rc = api__sse_register(d);
+    if (rc == 0)
+        rc = api__push_register(d);
     return rc;
 }
 
@@ -25,6 +27,7 @@ void api_free(struct api_deps *d)
     if (d == NULL || d->state == NULL)
         return;
     api__webauthn_free(d);
+    api__push_free(d);
     map_free(d->state->ceremonies);
     while (d->state->routes) {
         struct api_route *r = d->state->routes;

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 struct auth;
 struct http_server;
 struct ratelimit;
@@ -18,6 +20,7 @@ struct sse_hub;
 struct store_db;
 struct tick;
 struct api_state;
+struct push;
 struct xmpp_scram_cred;
 struct xmpp_fast_token;
 
@@ -44,6 +47,11 @@ struct api_deps {
     const char *rp_name;
     const char *origins;           /* comma-separated */
     const char *user_verification; /* required|preferred|discouraged */
+    struct push *push;             /* Web Push sender (NULL: W1-W6 answer 503) */
+    bool push_auto;                /* push.auto */
+    bool push_include_body;        /* push.include_body */
+    const char *push_admins;       /* push.admins: comma-separated usernames */
+    uint64_t push_token_ms;        /* push.action_token_lifetime */
     struct api_state *state;       /* set by api_register_all */
 };
 
@@ -60,5 +68,9 @@ void api_on_session_end(const char *username, const char *reason, void *data);
  * credentials in the vault. */
 void api_on_credential(const char *username, const struct xmpp_scram_cred *scram,
                        const struct xmpp_fast_token *fast, void *data);
+/* For session_mgr_opts.on_unseen (data = struct api_deps *): with push.auto, an event the user
+ * had no sink to see (a chat message, a mention, an invitation) goes to their Web Push
+ * subscriptions (contract §4.5). */
+void api_on_unseen(const char *username, const char *name, json_t *payload, void *data);
 
 #endif

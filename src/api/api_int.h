@@ -19,6 +19,7 @@ struct map;
 struct api_state {
     struct map *ceremonies;   /* "<kind>:<user>" -> struct api_ceremony (webauthn_api.c) */
     struct api_route *routes; /* wrappers made by api__route_user, freed at api_free */
+    struct api_push *push;    /* push_api.c: the unseen-stanza cache */
 };
 
 int api__auth_register(struct api_deps *d);
@@ -26,7 +27,9 @@ int api__totp_register(struct api_deps *d);
 int api__webauthn_register(struct api_deps *d);
 int api__chat_register(struct api_deps *d);
 int api__sse_register(struct api_deps *d);
+int api__push_register(struct api_deps *d);
 void api__webauthn_free(struct api_deps *d);
+void api__push_free(struct api_deps *d);
 
 /* The contract's ServiceException body: message "Exception", resource = the human text,
  * exception derived from the status (IllegalArgumentException for 400, ...). */
@@ -45,6 +48,14 @@ typedef void api_user_handler(struct http_req *req, const char *user, struct ses
  * from the vault when a token's user has none (or from the Basic password). */
 int api__route_user(struct api_deps *d, int method, const char *pattern, api_user_handler *h,
                     int flags);
+/* A handler for a request that presented a restricted token of the route's scope
+ * (auth_scoped_issue): user is its subject, peer its "peer" claim ("" when none). */
+typedef void api_scoped_handler(struct http_req *req, const char *user, const char *peer,
+                                struct api_deps *d);
+/* As api__route_user, but a restricted token of `scope` is accepted too; such requests go to hs
+ * and never open a session. */
+int api__route_scoped(struct api_deps *d, int method, const char *pattern, const char *scope,
+                      api_scoped_handler *hs, api_user_handler *h, int flags);
 
 /* Authenticates by token only (SSE, logout). On success returns true with the username in
  * user; otherwise it has replied 401 and returns false. */

@@ -449,6 +449,8 @@ struct api_route {
     struct api_deps *d;
     api_user_handler *h;
     int flags;
+    const char *scope;      /* restricted tokens of this scope are accepted too (or NULL) */
+    api_scoped_handler *hs; /* ... and handled here */
 };
 
 /* A request waiting for a Basic password check or a session to open. */
@@ -546,6 +548,14 @@ static void route_entry(struct http_req *req, void *data)
         http_req_on_abort(req, call_aborted, c);
         return;
     }
+    char peer[API_USER_MAX];
+    if (r->scope != NULL && token != NULL &&
+        auth_scoped_check(d->auth, token, r->scope, c->user, sizeof(c->user), peer,
+                          sizeof(peer)) == JWT_OK) {
+        r->hs(req, c->user, peer, d);
+        call_free(c);
+        return;
+    }
     if (!api__authenticate(d, req, c->user)) {
         call_free(c);
         return;
@@ -566,6 +576,20 @@ int api__route_user(struct api_deps *d, int method, const char *pattern, api_use
     struct api_route *r = mem_calloc(1, sizeof(*r));
     r->d = d;
     r->h = h;
+    r->flags = flags;
+    r->next = d->state->routes;
+    d->state->routes = r;
+    return http_route(d->http, (enum http_method)method, pattern, route_entry, r);
+}
+
+int api__route_scoped(struct api_deps *d, int method, const char *pattern, const char *scope,
+                      api_scoped_handler *hs, api_user_handler *h, int flags)
+{
+    struct api_route *r = mem_calloc(1, sizeof(*r));
+    r->d = d;
+    r->h = h;
+    r->hs = hs;
+    r->scope = scope;
     r->flags = flags;
     r->next = d->state->routes;
     d->state->routes = r;

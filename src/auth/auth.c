@@ -190,6 +190,7 @@ struct auth {
     struct map *tokens;  /* jti -> struct token_entry (access) */
     struct map *refresh; /* hex SHA-256 -> struct token_entry (refresh) */
     struct map *pwcache; /* user -> struct pw_entry */
+    struct map *cutoff;  /* user -> int64_t: scoped tokens issued before it are void */
     unsigned issued;
 };
 
@@ -208,6 +209,7 @@ struct auth *auth_new(const struct auth_opts *opts)
     a->tokens = map_new();
     a->refresh = map_new();
     a->pwcache = map_new();
+    a->cutoff = map_new();
     return a;
 }
 
@@ -228,6 +230,14 @@ static int free_pw(const char *key, void *value, void *data)
     return 1;
 }
 
+static int free_cutoff(const char *key, void *value, void *data)
+{
+    (void)key;
+    (void)data;
+    mem_free(value);
+    return 1;
+}
+
 void auth_free(struct auth *a)
 {
     if (a == NULL)
@@ -240,6 +250,8 @@ void auth_free(struct auth *a)
     map_free(a->refresh);
     map_walk(a->pwcache, free_pw, NULL);
     map_free(a->pwcache);
+    map_walk(a->cutoff, free_cutoff, NULL);
+    map_free(a->cutoff);
     mem_free(a->domain);
     mem_free(a->issuer);
     mem_free(a);
@@ -533,11 +545,58 @@ static int revoke_user_entry(const char *key, void *value, void *data)
 size_t auth_token_revoke_user(struct auth *a, const char *username)
 {
     struct revoke_ctx ctx = { username, 0 };
+    int64_t *cut = map_get(a->cutoff, username);
+    if (cut == NULL) {
+        cut = mem_alloc(sizeof(*cut));
+        map_put(a->cutoff, username, cut);
+    }
+    *cut = (int64_t)time(NULL);
     map_walk(a->tokens, revoke_user_entry, &ctx);
     map_walk(a->refresh, revoke_user_entry, &ctx);
     if (a->journal.del_user != NULL)
         a->journal.del_user(username, a->journal.data);
     return ctx.n;
+}
+
+char *auth_scoped_issue(struct auth *a, const char *username, const char *scope, const char *peer,
+                        uint64_t lifetime_ms)
+{
+    int64_t now = (int64_t)time(NULL);
+    json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "sub", username, "aud", a->domain,
+                               "scope", scope, "iat", (json_int_t)now, "exp",
+                               (json_int_t)(now + (int64_t)(lifetime_ms / 1000)), "iss", a->issuer);
+    if (peer != NULL && *peer)
+        json_object_set_new(claims, "peer", json_string(peer));
+    char *tok = auth_jwt_sign(a->key, claims);
+    json_decref(claims);
+    log_debug("scoped_token_issued", "user=%s scope=%s", username, scope);
+    return tok;
+}
+
+enum jwt_status auth_scoped_check(struct auth *a, const char *token, const char *scope, char *user,
+                                  size_t userlen, char *peer, size_t peerlen)
+{
+    json_t *claims = NULL;
+    enum jwt_status st = token_claims(a, token, &claims);
+    if (st != JWT_OK)
+        return st;
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
+    const char *sc = json_string_value(json_object_get(claims, "scope"));
+    const char *pe = json_string_value(json_object_get(claims, "peer"));
+    json_int_t iat = json_integer_value(json_object_get(claims, "iat"));
+    const int64_t *cut = sub ? map_get(a->cutoff, sub) : NULL;
+    if (sub == NULL || sc == NULL || strcmp(sc, scope) != 0)
+        st = JWT_MALFORMED;
+    else if (cut != NULL && iat < *cut)
+        st = JWT_REVOKED; /* issued before the user's last logout */
+    else if (strlen(sub) >= userlen || (pe != NULL && strlen(pe) >= peerlen))
+        st = JWT_MALFORMED;
+    if (st == JWT_OK) {
+        memcpy(user, sub, strlen(sub) + 1);
+        snprintf(peer, peerlen, "%s", pe ? pe : "");
+    }
+    json_decref(claims);
+    return st;
 }
 
 size_t auth_token_count(const struct auth *a)

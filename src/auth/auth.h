@@ -90,6 +90,18 @@ enum jwt_status auth_token_check(struct auth *a, const char *token, char *user, 
 int auth_token_revoke(struct auth *a, const char *token);
 /* Removes every token of username, access and refresh; returns how many. */
 size_t auth_token_revoke_user(struct auth *a, const char *username);
+/* Restricted tokens (contract §4.3: the token a Web Push payload carries for POST
+ * /webpush/action): HS256 with the same key and claims sub, aud, iss, iat, exp, plus "scope"
+ * and optionally "peer" (whom the holder may answer), but no jti: they are never in the token
+ * table, so every route that calls auth_token_check refuses them, and issuing one creates no
+ * session. auth_token_revoke_user (logout) voids those issued before it, in memory only.
+ * Caller frees the token. */
+char *auth_scoped_issue(struct auth *a, const char *username, const char *scope, const char *peer,
+                        uint64_t lifetime_ms);
+/* JWT_OK when token is a valid restricted token of scope: user (size userlen) and peer (size
+ * peerlen; "" when absent) are filled. JWT_MALFORMED for a token of another kind or scope. */
+enum jwt_status auth_scoped_check(struct auth *a, const char *token, const char *scope, char *user,
+                                  size_t userlen, char *peer, size_t peerlen);
 /* Number of live tokens in the table (for tests and metrics). */
 size_t auth_token_count(const struct auth *a);
 

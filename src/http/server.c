@@ -34,6 +34,13 @@ static void reply_not_found(struct http_req *req)
     http_reply_error(req, 404, req->path, "Not Found", "NotFoundException");
 }
 
+static bool is_service_worker(const char *file)
+{
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    return strcmp(base, "sw.js") == 0 || strcmp(base, "sparkweb-sw.js") == 0;
+}
+
 /* Serves a static file for GET/HEAD; false when there is none (req untouched). */
 static bool serve_static(struct http_req *req)
 {
@@ -59,6 +66,13 @@ static bool serve_static(struct http_req *req)
                                     (const unsigned char *)"no-cache", 8, &p, end) ||
         http__add_cors_headers(req, &p, end))
         return false;
+    /* a service worker (sw.js, sparkweb-sw.js) may control all of /sparkweb/, wherever it sits
+     * below it (contract §4.6) */
+    if (is_service_worker(file)) {
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"service-worker-allowed:",
+                                        (const unsigned char *)"/sparkweb/", 10, &p, end))
+            return false;
+    }
     /* The file transfer is lws's from here; the request object is done. */
     http__access_log(req, 200);
     req->pss->req = NULL;

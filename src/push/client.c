@@ -1,0 +1,370 @@
+/* client.c: outgoing HTTP(S) POSTs through one libcurl multi handle driven by the libuv loop
+ * (curl's multi_socket API: a uv_poll per socket curl wants watched, one uv_timer for curl's own
+ * deadline). No thread per request and no blocking lookup: the caller passes the address it has
+ * already resolved and checked, and curl connects to exactly that (CURLOPT_RESOLVE). HTTP/2 is
+ * negotiated by ALPN when the push service offers it (CURL_HTTP_VERSION_2TLS), and requests to
+ * one origin share a connection (CURLOPT_PIPEWAIT). */
+#define LOG_MODULE "push"
+
+#include "push/push_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+
+#define RESPONSE_MAX 4096 /* bytes of a response body we read (and discard) */
+
+struct push_client {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    uint64_t timeout_ms;
+    char *ca_file;
+    bool allow_http;
+    bool closing;
+    int open_handles;          /* uv handles not yet closed (timer + polls) */
+    struct push_http *reqs;    /* transfers in the multi handle */
+    struct sock_ctx *socks;    /* sockets being watched */
+};
+
+struct push_http {
+    struct push_http *next, *prev;
+    struct push_client *c;
+    CURL *easy;
+    struct curl_slist *headers;
+    struct curl_slist *resolve;
+    push_http_cb *cb;
+    void *data;
+    int64_t retry_after_ms;
+    size_t body_read;
+    char error[CURL_ERROR_SIZE];
+};
+
+/* One socket curl asked us to watch. */
+struct sock_ctx {
+    uv_poll_t poll;
+    struct sock_ctx *next, *prev;
+    struct push_client *c;
+    curl_socket_t fd;
+};
+
+static void client_maybe_free(struct push_client *c)
+{
+    if (!c->closing || c->open_handles > 0)
+        return;
+    mem_free(c->ca_file);
+    mem_free(c);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct push_client *c = h->data;
+    if (h->type == UV_POLL)
+        mem_free(container_of((uv_poll_t *)h, struct sock_ctx, poll));
+    c->open_handles--;
+    client_maybe_free(c);
+}
+
+static void sock_close(struct push_client *c, struct sock_ctx *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->socks = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t *)&s->poll, handle_closed);
+}
+
+static void http_free(struct push_http *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        h->c->reqs = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    if (h->easy != NULL) {
+        curl_multi_remove_handle(h->c->multi, h->easy);
+        curl_easy_cleanup(h->easy);
+    }
+    curl_slist_free_all(h->headers);
+    curl_slist_free_all(h->resolve);
+    mem_free(h);
+}
+
+static int map_curl_error(CURLcode cc)
+{
+    switch (cc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return -ETIMEDOUT;
+    case CURLE_COULDNT_CONNECT:
+        return -ECONNREFUSED;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+        return -EPROTO;
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return -ECONNRESET;
+    default:
+        return -EIO;
+    }
+}
+
+/* Runs the callbacks of finished transfers. */
+static void check_done(struct push_client *c)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct push_http *h = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&h);
+        long status = 0;
+        int err = 0;
+        if (msg->data.result == CURLE_OK) {
+            curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
+        } else {
+            err = map_curl_error(msg->data.result);
+            log_debug("request_failed", "curl=%d err=%s msg=\"%s\"", (int)msg->data.result,
+                      log_errname(err), h->error);
+        }
+        long version = 0;
+        curl_easy_getinfo(h->easy, CURLINFO_HTTP_VERSION, &version);
+        log_debug("response", "status=%ld http=%s", status,
+                  version == CURL_HTTP_VERSION_2_0 ? "2" : "1.1");
+        push_http_cb *cb = h->cb;
+        void *data = h->data;
+        int64_t ra = h->retry_after_ms;
+        http_free(h); /* before the callback, which may start new requests */
+        cb(err, status, ra, data);
+    }
+}
+
+static void poll_cb(uv_poll_t *handle, int status, int events)
+{
+    struct sock_ctx *s = container_of(handle, struct sock_ctx, poll);
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    int running;
+    struct push_client *c = s->c;
+    curl_multi_socket_action(c->multi, s->fd, flags, &running);
+    check_done(c);
+}
+
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    struct push_client *c = userp;
+    struct sock_ctx *s = socketp;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (s != NULL) {
+            curl_multi_assign(c->multi, fd, NULL);
+            sock_close(c, s);
+        }
+        return 0;
+    }
+    if (s == NULL) {
+        s = mem_calloc(1, sizeof(*s));
+        s->c = c;
+        s->fd = fd;
+        if (uv_poll_init_socket(c->loop, &s->poll, fd) < 0) {
+            mem_free(s);
+            return -1;
+        }
+        s->poll.data = c;
+        s->next = c->socks;
+        if (c->socks)
+            c->socks->prev = s;
+        c->socks = s;
+        c->open_handles++;
+        curl_multi_assign(c->multi, fd, s);
+    }
+    int events = 0;
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    uv_poll_start(&s->poll, events, poll_cb);
+    return 0;
+}
+
+static void timer_fired(uv_timer_t *t)
+{
+    struct push_client *c = container_of(t, struct push_client, timer);
+    int running;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(c);
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct push_client *c = userp;
+    (void)multi;
+    if (timeout_ms < 0)
+        uv_timer_stop(&c->timer);
+    else /* 0 means "now": the next loop turn, never inside this callback */
+        uv_timer_start(&c->timer, timer_fired, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+struct push_client *push__client_new(const struct push_client_opts *o)
+{
+    struct push_client *c = mem_calloc(1, sizeof(*c));
+    c->loop = o->loop;
+    c->timeout_ms = o->timeout_ms;
+    c->ca_file = o->ca_file && *o->ca_file ? mem_strdup(o->ca_file) : NULL;
+    c->allow_http = o->allow_http;
+    c->multi = curl_multi_init();
+    if (c->multi == NULL) {
+        mem_free(c->ca_file);
+        mem_free(c);
+        return NULL;
+    }
+    uv_timer_init(c->loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 1;
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    return c;
+}
+
+void push__client_close(struct push_client *c)
+{
+    if (c == NULL || c->closing)
+        return;
+    while (c->reqs != NULL) /* no callbacks */
+        http_free(c->reqs);
+    c->closing = true;
+    curl_multi_cleanup(c->multi); /* may still report sockets to remove */
+    c->multi = NULL;
+    while (c->socks != NULL) /* any curl did not report */
+        sock_close(c, c->socks);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, handle_closed);
+}
+
+/* Remembers Retry-After (RFC 9110 §10.2.3: seconds, or an HTTP date). */
+static size_t header_cb(char *buf, size_t size, size_t n, void *userp)
+{
+    struct push_http *h = userp;
+    size_t len = size * n;
+    static const char name[] = "retry-after:";
+    if (len > sizeof(name) - 1 && len < 256 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
+        char v[256];
+        memcpy(v, buf + sizeof(name) - 1, len - (sizeof(name) - 1));
+        v[len - (sizeof(name) - 1)] = '\0';
+        char *s = v + strspn(v, " \t");
+        s[strcspn(s, "\r\n")] = '\0';
+        char *end = NULL;
+        long long secs = strtoll(s, &end, 10);
+        if (end != s && *end == '\0' && secs >= 0 && secs < 100LL * 86400) {
+            h->retry_after_ms = secs * 1000;
+        } else {
+            time_t when = curl_getdate(s, NULL);
+            time_t now = time(NULL);
+            if (when > 0)
+                h->retry_after_ms = when > now ? (int64_t)(when - now) * 1000 : 0;
+        }
+    }
+    return len;
+}
+
+static size_t write_cb(char *buf, size_t size, size_t n, void *userp)
+{
+    struct push_http *h = userp;
+    (void)buf;
+    h->body_read += size * n;
+    return h->body_read > RESPONSE_MAX ? 0 : size * n; /* a flood ends the transfer */
+}
+
+struct push_http *push__http_start(struct push_client *c, const char *url, const char *host,
+                                   const char *port, const char *address,
+                                   struct curl_slist *headers, const uint8_t *body, size_t len,
+                                   push_http_cb *cb, void *data)
+{
+    if (c == NULL || c->closing) {
+        curl_slist_free_all(headers);
+        return NULL;
+    }
+    struct push_http *h = mem_calloc(1, sizeof(*h));
+    h->c = c;
+    h->cb = cb;
+    h->data = data;
+    h->headers = headers;
+    h->retry_after_ms = -1;
+    h->next = c->reqs;
+    if (c->reqs)
+        c->reqs->prev = h;
+    c->reqs = h;
+    char entry[600];
+    bool v6 = strchr(address, ':') != NULL;
+    snprintf(entry, sizeof(entry), "%s:%s:%s%s%s", host, port, v6 ? "[" : "", address,
+             v6 ? "]" : "");
+    h->resolve = curl_slist_append(NULL, entry);
+    h->easy = curl_easy_init();
+    if (h->easy == NULL || h->resolve == NULL) {
+        http_free(h);
+        return NULL;
+    }
+    CURL *e = h->easy;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, h);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_RESOLVE, h->resolve);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->allow_http ? "https,http" : "https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->error);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "sparkgate-push");
+    if (c->ca_file != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+        curl_easy_cleanup(e);
+        h->easy = NULL;
+        http_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void push__http_cancel(struct push_http *h)
+{
+    if (h != NULL)
+        http_free(h);
+}
