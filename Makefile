@@ -10,7 +10,8 @@ CLANG_BUILD ?= build-clang
 DEB_PACKAGES := build-essential clang cmake pkg-config git ca-certificates openssl curl procps \
 	prosody libuv1-dev libwebsockets-dev libwebsockets-evlib-uv libssl-dev libexpat1-dev \
 	libgsasl-dev libc-ares-dev libjansson-dev libsqlite3-dev libcmocka-dev libinih-dev \
-	liboath-dev libqrencode-dev libfido2-dev libcbor-dev clang-format chromium prosody-modules
+	liboath-dev libqrencode-dev libfido2-dev libcbor-dev libcurl4-openssl-dev clang-format chromium \
+	prosody-modules
 
 .PHONY: all build deps run test unit asan clang integration browser check-secrets bench fuzz format format-check clean
 

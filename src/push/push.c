@@ -100,8 +100,12 @@ void push__op_release(struct push_op *op)
 {
     if (--op->pending > 0)
         return;
-    if (op->kind == 's')
-        send_op_free((struct send_op *)op);
+    if (op->kind == 's') {
+        struct send_op *s = (struct send_op *)op;
+        if (!op->cancelled && s->cb != NULL)
+            s->cb(s->status, &s->r, op->data);
+        send_op_free(s);
+    }
     mem_free(op);
 }
 
@@ -135,13 +139,6 @@ static void list_del(struct push_delivery **head, struct push_delivery *d)
 
 /* ---- verdicts ---- */
 
-static void op_finish(struct send_op *s)
-{
-    if (!s->base.cancelled && s->cb != NULL)
-        s->cb(s->status, &s->r, s->base.data);
-    push__op_release(&s->base);
-}
-
 static void report(struct push_delivery *d, enum verdict v)
 {
     struct send_op *s = d->op;
@@ -162,7 +159,7 @@ static void report(struct push_delivery *d, enum verdict v)
         s->r.failed++;
         break;
     }
-    op_finish(s);
+    push__op_release(&s->base);
 }
 
 static void delivery_free(struct push_delivery *d)
@@ -436,7 +433,7 @@ static void listed(int status, const struct store_push_sub *subs, size_t n, void
     struct push *p = s->base.p;
     if (status != 0 || p->closing) {
         s->status = p->closing ? -ECANCELED : -EIO;
-        op_finish(s);
+        push__op_release(&s->base);
         return;
     }
     s->r.subs = (unsigned)n;
@@ -444,7 +441,7 @@ static void listed(int status, const struct store_push_sub *subs, size_t n, void
         enqueue(p, s, &subs[i]);
     log_debug("push_queued", "user=%s subs=%zu queued=%zu", s->user, n, p->queued);
     OPENSSL_cleanse(s->payload, s->len); /* each delivery holds its ciphertext now */
-    op_finish(s); /* drops the store's reference; deliveries hold theirs */
+    push__op_release(&s->base); /* the store's reference; deliveries hold their own */
     pump(p);
 }
 
