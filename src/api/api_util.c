@@ -550,8 +550,8 @@ static void route_entry(struct http_req *req, void *data)
     }
     char peer[API_USER_MAX];
     if (r->scope != NULL && token != NULL &&
-        auth_scoped_check(d->auth, token, r->scope, c->user, sizeof(c->user), peer,
-                          sizeof(peer)) == JWT_OK) {
+        auth_scoped_check(d->auth, token, r->scope, c->user, sizeof(c->user), peer, sizeof(peer)) ==
+            JWT_OK) {
         r->hs(req, c->user, peer, d);
         call_free(c);
         return;

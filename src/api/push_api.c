@@ -24,10 +24,10 @@
 #define LOG_MODULE "push"
 #include "core/log.h"
 
-#define NS_ROSTER     "jabber:iq:roster"
-#define ACTION_SCOPE  "webpush.action"
-#define ACTION_REPLY  "webpush.message"
-#define CONTACTS_MAX  2000 /* roster items looked at for W3 */
+#define NS_ROSTER      "jabber:iq:roster"
+#define ACTION_SCOPE   "webpush.action"
+#define ACTION_REPLY   "webpush.message"
+#define CONTACTS_MAX   2000 /* roster items looked at for W3 */
 #define UNSEEN_XML_MAX (256 * 1024)
 
 struct api_push {
@@ -216,8 +216,7 @@ static void handle_own(struct http_req *req, const char *user, struct session *s
 
 /* ---- the roster: who may be pushed to, and W3 ---- */
 
-static void roster_done(struct session *s, int status, const struct xmpp_stanza *reply,
-                        void *data)
+static void roster_done(struct session *s, int status, const struct xmpp_stanza *reply, void *data)
 {
     struct push_call *c = data;
     (void)s;
@@ -274,8 +273,8 @@ static void sent(int status, const struct push_result *r, void *data)
 {
     struct push_call *c = data;
     c->op = NULL;
-    log_info("push_sent", "user=%s target=%s subs=%u accepted=%u retrying=%u gone=%u failed=%u",
-             c->base.user, c->target, r->subs, r->accepted, r->retrying, r->gone, r->failed);
+    log_debug("push_sent", "user=%s target=%s subs=%u accepted=%u retrying=%u gone=%u failed=%u",
+              c->base.user, c->target, r->subs, r->accepted, r->retrying, r->gone, r->failed);
     if (status < 0)
         api__call_error(&c->base, 503, "push subscriptions unavailable");
     else if (r->subs == 0)
@@ -292,14 +291,15 @@ static void sent(int status, const struct push_result *r, void *data)
 static char *payload_text(struct api_deps *d, const char *target, const char *peer, json_t *note,
                           size_t *len)
 {
-    static const char *const order[] = { "subject", "token", "body", "icon",
-                                         "requireInteraction", "persistent", "sticky", "data",
-                                         "actions" };
+    static const char *const order[] = {
+        "subject",    "token",  "body", "icon",   "requireInteraction",
+        "persistent", "sticky", "data", "actions"
+    };
     char *token = auth_scoped_issue(d->auth, target, ACTION_SCOPE, peer, d->push_token_ms);
     json_t *out = json_object();
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         json_t *v = strcmp(order[i], "token") == 0 ? json_string(token)
-                                                  : json_incref(json_object_get(note, order[i]));
+                                                   : json_incref(json_object_get(note, order[i]));
         if (v != NULL)
             json_object_set_new(out, order[i], v);
     }
@@ -320,9 +320,8 @@ static void send_now(struct push_call *c)
     free(text);
     if (rc == -EMSGSIZE) {
         char msg[128];
-        snprintf(msg, sizeof(msg),
-                 "payload too large: %zu bytes, at most %d (4096 once encrypted)", len,
-                 PUSH_PAYLOAD_MAX);
+        snprintf(msg, sizeof(msg), "payload too large: %zu bytes, at most %d (4096 once encrypted)",
+                 len, PUSH_PAYLOAD_MAX);
         api__call_error(&c->base, 400, msg);
     } else if (rc < 0) {
         api__call_error(&c->base, rc == -ECANCELED ? 503 : 400, "notification not sent");
@@ -412,8 +411,9 @@ static void handle_notify(struct http_req *req, const char *user, struct session
     const char *body = http_req_body(req, &len);
     json_t *note = note_from_body(body, len);
     if (note == NULL) {
-        api__error(req, 400, "expected a NotificationEntity: {\"subject\": text, \"body\": "
-                             "text, \"icon\", \"data\", \"actions\": [...], booleans}");
+        api__error(req, 400,
+                   "expected a NotificationEntity: {\"subject\": text, \"body\": "
+                   "text, \"icon\", \"data\", \"actions\": [...], booleans}");
         return;
     }
     notify_start(d, req, user, s, http_req_param(req, "target"), note);
@@ -511,8 +511,7 @@ static void handle_action_scoped(struct http_req *req, const char *user, const c
 
 static void subscribers_next(struct push_call *c);
 
-static void subscribers_listed(int status, const struct store_push_sub *subs, size_t n,
-                               void *data)
+static void subscribers_listed(int status, const struct store_push_sub *subs, size_t n, void *data)
 {
     struct push_call *c = data;
     if (!api__call_store_back(&c->base))
@@ -626,8 +625,8 @@ int api__push_register(struct api_deps *d)
         rc = api__route_user(d, HTTP_POST, API_PREFIX "/webpush/notify/{target}", handle_notify,
                              API_NEED_SESSION);
     if (rc == 0)
-        rc = api__route_user(d, HTTP_POST, API_PREFIX "/webpush/message/{target}",
-                             handle_message, API_NEED_SESSION);
+        rc = api__route_user(d, HTTP_POST, API_PREFIX "/webpush/message/{target}", handle_message,
+                             API_NEED_SESSION);
     if (rc == 0)
         rc = api__route_scoped(d, HTTP_POST, API_PREFIX "/webpush/action", ACTION_SCOPE,
                                handle_action_scoped, handle_action, API_NEED_SESSION);

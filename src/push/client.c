@@ -30,9 +30,9 @@ struct push_client {
     char *ca_file;
     bool allow_http;
     bool closing;
-    int open_handles;          /* uv handles not yet closed (timer + polls) */
-    struct push_http *reqs;    /* transfers in the multi handle */
-    struct sock_ctx *socks;    /* sockets being watched */
+    int open_handles;       /* uv handles not yet closed (timer + polls) */
+    struct push_http *reqs; /* transfers in the multi handle */
+    struct sock_ctx *socks; /* sockets being watched */
 };
 
 struct push_http {

@@ -233,8 +233,8 @@ static void schedule_retry(struct push_delivery *d, int64_t retry_after_ms, cons
     if (retry_after_ms >= 0)
         delay = (uint64_t)retry_after_ms;
     if (d->attempt > p->retries || delay > p->retry_max_ms) {
-        log_warn("delivery_failed", "user=%s origin=%s attempts=%u why=%s", d->user,
-                 d->url.origin, d->attempt, why);
+        log_warn("delivery_failed", "user=%s origin=%s attempts=%u why=%s", d->user, d->url.origin,
+                 d->attempt, why);
         delivery_end(d, V_FAILED);
         return;
     }
@@ -326,8 +326,8 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     for (struct addrinfo *ai = res; ai != NULL && !addr[0]; ai = ai->ai_next) {
         if (!p->allow_private && !push_addr_public(ai->ai_addr))
             continue;
-        if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0,
-                        NI_NUMERICHOST) != 0)
+        if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST) !=
+            0)
             addr[0] = '\0';
     }
     uv_freeaddrinfo(res);
@@ -441,7 +441,7 @@ static void listed(int status, const struct store_push_sub *subs, size_t n, void
         enqueue(p, s, &subs[i]);
     log_debug("push_queued", "user=%s subs=%zu queued=%zu", s->user, n, p->queued);
     OPENSSL_cleanse(s->payload, s->len); /* each delivery holds its ciphertext now */
-    push__op_release(&s->base); /* the store's reference; deliveries hold their own */
+    push__op_release(&s->base);          /* the store's reference; deliveries hold their own */
     pump(p);
 }
 

@@ -82,21 +82,21 @@ static bool in_range(const uint8_t *a, const struct range *r)
 static bool v4_public(const uint8_t a[4])
 {
     static const struct range blocked[] = {
-        { { 0 }, 8 },                /* 0.0.0.0/8 "this network" */
-        { { 10 }, 8 },               /* RFC 1918 */
-        { { 100, 64 }, 10 },         /* CGNAT, RFC 6598 */
-        { { 127 }, 8 },              /* loopback */
-        { { 169, 254 }, 16 },        /* link-local */
-        { { 172, 16 }, 12 },         /* RFC 1918 */
-        { { 192, 0, 0 }, 24 },       /* IETF protocol assignments */
-        { { 192, 0, 2 }, 24 },       /* TEST-NET-1 */
-        { { 192, 88, 99 }, 24 },     /* 6to4 relay anycast */
-        { { 192, 168 }, 16 },        /* RFC 1918 */
-        { { 198, 18 }, 15 },         /* benchmarking */
-        { { 198, 51, 100 }, 24 },    /* TEST-NET-2 */
-        { { 203, 0, 113 }, 24 },     /* TEST-NET-3 */
-        { { 224 }, 4 },              /* multicast */
-        { { 240 }, 4 },              /* reserved, broadcast */
+        { { 0 }, 8 },             /* 0.0.0.0/8 "this network" */
+        { { 10 }, 8 },            /* RFC 1918 */
+        { { 100, 64 }, 10 },      /* CGNAT, RFC 6598 */
+        { { 127 }, 8 },           /* loopback */
+        { { 169, 254 }, 16 },     /* link-local */
+        { { 172, 16 }, 12 },      /* RFC 1918 */
+        { { 192, 0, 0 }, 24 },    /* IETF protocol assignments */
+        { { 192, 0, 2 }, 24 },    /* TEST-NET-1 */
+        { { 192, 88, 99 }, 24 },  /* 6to4 relay anycast */
+        { { 192, 168 }, 16 },     /* RFC 1918 */
+        { { 198, 18 }, 15 },      /* benchmarking */
+        { { 198, 51, 100 }, 24 }, /* TEST-NET-2 */
+        { { 203, 0, 113 }, 24 },  /* TEST-NET-3 */
+        { { 224 }, 4 },           /* multicast */
+        { { 240 }, 4 },           /* reserved, broadcast */
     };
     for (size_t i = 0; i < sizeof(blocked) / sizeof(blocked[0]); i++) {
         if (in_range(a, &blocked[i]))
@@ -112,14 +112,14 @@ static bool v6_public(const uint8_t a[16])
     if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
         return v4_public(a + 12);
     static const struct range blocked[] = {
-        { { 0 }, 96 },                  /* ::/96: unspecified, loopback, IPv4-compatible */
-        { { 0x01, 0x00 }, 64 },         /* discard-only 100::/64 */
+        { { 0 }, 96 },                      /* ::/96: unspecified, loopback, IPv4-compatible */
+        { { 0x01, 0x00 }, 64 },             /* discard-only 100::/64 */
         { { 0x20, 0x01, 0x0d, 0xb8 }, 32 }, /* documentation */
-        { { 0x20, 0x02 }, 16 },         /* 6to4: embeds an IPv4 address */
-        { { 0xfc }, 7 },                /* unique local */
-        { { 0xfe, 0x80 }, 10 },         /* link-local */
-        { { 0xfe, 0xc0 }, 10 },         /* site-local (deprecated) */
-        { { 0xff }, 8 },                /* multicast */
+        { { 0x20, 0x02 }, 16 },             /* 6to4: embeds an IPv4 address */
+        { { 0xfc }, 7 },                    /* unique local */
+        { { 0xfe, 0x80 }, 10 },             /* link-local */
+        { { 0xfe, 0xc0 }, 10 },             /* site-local (deprecated) */
+        { { 0xff }, 8 },                    /* multicast */
     };
     for (size_t i = 0; i < sizeof(blocked) / sizeof(blocked[0]); i++) {
         if (in_range(a, &blocked[i]))

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createRequire } from 'node:module';
+import { recordSecret } from './secrets.mjs';
 
 const require = createRequire(import.meta.url);
 const ece = require('http_ece');
@@ -107,6 +108,8 @@ export async function startPushReceiver(dir) {
       const keys = makeKeys();
       subs.set(id, { mode, keys, count: 0 });
       const endpoint = `${origin}/push/${id}`;
+      recordSecret(keys.auth); // the gateway must never log a subscription's auth secret
+      recordSecret(`/push/${id}`); // nor an endpoint's path (a capability URL)
       const json = JSON.stringify({ endpoint, expirationTime: null, keys: { p256dh: keys.p256dh, auth: keys.auth } });
       return { id, endpoint, json, keys };
     },
@@ -116,7 +119,13 @@ export async function startPushReceiver(dir) {
     /** The plaintext of a recorded request, decrypted as the browser would. */
     decrypt(r) {
       const { keys } = subs.get(r.id);
-      return ece.decrypt(r.body, { version: 'aes128gcm', privateKey: keys.ecdh, authSecret: keys.auth }).toString('utf8');
+      const text = ece.decrypt(r.body, { version: 'aes128gcm', privateKey: keys.ecdh, authSecret: keys.auth }).toString('utf8');
+      try {
+        recordSecret(JSON.parse(text).token); // nor a payload's restricted token
+      } catch {
+        // not JSON
+      }
+      return text;
     },
     /** Resolves with the requests matching pred once there are at least n of them. */
     waitFor(pred, timeoutMs = 10000, n = 1) {

@@ -45,12 +45,15 @@ static const struct {
 } rfc8291[] = {
     { "plaintext", "When I grow up, I want to be a watermelon" },
     { "as_private", "yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw" },
-    { "as_public", "BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8" },
+    { "as_public",
+      "BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8" },
     { "ua_private", "q1dXpw3UpT5VOmu_cf_v6ih07Aems3njxI-JWgLcM94" },
-    { "ua_public", "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4" },
+    { "ua_public",
+      "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4" },
     { "salt", "DGv6ra1nlYgDCS1FRnbzlw" },
     { "auth_secret", "BTBZMqHH6r4Tts7J_aSIgg" },
-    { "body", "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN" },
+    { "body",
+      "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN" },
 };
 
 static const char *vec(const char *name)
@@ -75,9 +78,9 @@ static void rfc8291_example_encrypts_byte_for_byte(void **state)
     const char *plain = vec("plaintext");
     uint8_t out[PUSH_BODY_MAX];
     size_t n = 0;
-    assert_int_equal(push_ece_encrypt(ua_pub, auth, plain, strlen(plain), as_priv, salt, out,
-                                      sizeof(out), &n),
-                     0);
+    assert_int_equal(
+        push_ece_encrypt(ua_pub, auth, plain, strlen(plain), as_priv, salt, out, sizeof(out), &n),
+        0);
     assert_int_equal(n, 144);
     assert_int_equal(n, want_len);
     for (size_t i = 0; i < n; i++) {
@@ -175,10 +178,12 @@ static void fresh_ciphertexts_decrypt_and_differ(void **state)
     const char *msg = "{\"subject\":\"alice\",\"body\":\"héllo\"}";
     uint8_t a[PUSH_BODY_MAX], b[PUSH_BODY_MAX], plain[PUSH_BODY_MAX];
     size_t na, nb;
-    assert_int_equal(push_ece_encrypt(ua_pub, auth, msg, strlen(msg), NULL, NULL, a, sizeof(a), &na), 0);
-    assert_int_equal(push_ece_encrypt(ua_pub, auth, msg, strlen(msg), NULL, NULL, b, sizeof(b), &nb), 0);
+    assert_int_equal(
+        push_ece_encrypt(ua_pub, auth, msg, strlen(msg), NULL, NULL, a, sizeof(a), &na), 0);
+    assert_int_equal(
+        push_ece_encrypt(ua_pub, auth, msg, strlen(msg), NULL, NULL, b, sizeof(b), &nb), 0);
     assert_int_equal(na, strlen(msg) + 103);
-    assert_memory_not_equal(a, b, 16); /* fresh salt */
+    assert_memory_not_equal(a, b, 16);           /* fresh salt */
     assert_memory_not_equal(a + 21, b + 21, 65); /* fresh sender key */
     int n = decrypt(a, na, plain);
     assert_int_equal(n, (int)strlen(msg));
@@ -199,14 +204,13 @@ static void payload_bound_is_3993_bytes_so_the_body_is_4096(void **state)
     uint8_t out[PUSH_BODY_MAX], plain[PUSH_BODY_MAX];
     size_t n;
     assert_int_equal(PUSH_PAYLOAD_MAX, 3993);
-    assert_int_equal(push_ece_encrypt(ua_pub, auth, big, PUSH_PAYLOAD_MAX, NULL, NULL, out,
-                                      sizeof(out), &n),
-                     0);
+    assert_int_equal(
+        push_ece_encrypt(ua_pub, auth, big, PUSH_PAYLOAD_MAX, NULL, NULL, out, sizeof(out), &n), 0);
     assert_int_equal(n, PUSH_BODY_MAX);
     assert_int_equal(decrypt(out, n, plain), PUSH_PAYLOAD_MAX);
-    assert_int_equal(push_ece_encrypt(ua_pub, auth, big, PUSH_PAYLOAD_MAX + 1, NULL, NULL, out,
-                                      sizeof(out), &n),
-                     -EMSGSIZE);
+    assert_int_equal(
+        push_ece_encrypt(ua_pub, auth, big, PUSH_PAYLOAD_MAX + 1, NULL, NULL, out, sizeof(out), &n),
+        -EMSGSIZE);
     assert_int_equal(push_ece_encrypt(ua_pub, auth, big, 10, NULL, NULL, out, 10 + 102, &n),
                      -EMSGSIZE);
     mem_free(big);
@@ -226,7 +230,8 @@ static void keys_off_the_curve_are_refused(void **state)
     assert_false(push_p256_valid(bad));
     uint8_t out[256];
     size_t n;
-    assert_int_equal(push_ece_encrypt(bad, auth, "x", 1, NULL, NULL, out, sizeof(out), &n), -EINVAL);
+    assert_int_equal(push_ece_encrypt(bad, auth, "x", 1, NULL, NULL, out, sizeof(out), &n),
+                     -EINVAL);
     bad[0] = 0x02;
     assert_false(push_p256_valid(bad));
     memset(bad, 0, sizeof(bad));
@@ -342,6 +347,7 @@ static void vapid_refuses_zero_and_out_of_range_scalars(void **state)
 static void urls_parse_into_host_port_and_audience(void **state)
 {
     (void)state;
+
     static const struct {
         const char *url;
         bool allow_http;
@@ -362,6 +368,7 @@ static void urls_parse_into_host_port_and_audience(void **state)
         { "https://", false, -EINVAL, NULL, NULL, NULL },
         { "not a url", false, -EINVAL, NULL, NULL, NULL },
     };
+
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct push_url u;
         int rc = push_url_parse(rows[i].url, rows[i].allow_http, &u);
@@ -401,24 +408,45 @@ static bool addr_public(const char *text)
 static void private_loopback_and_link_local_addresses_are_not_public(void **state)
 {
     (void)state;
+
     static const struct {
         const char *addr;
         bool pub;
     } rows[] = {
-        { "127.0.0.1", false },     { "127.255.255.254", false }, { "10.1.2.3", false },
-        { "172.16.0.1", false },    { "172.31.255.255", false },  { "172.32.0.1", true },
-        { "192.168.1.1", false },   { "169.254.169.254", false }, { "100.64.0.1", false },
-        { "100.128.0.1", true },    { "0.0.0.0", false },         { "224.0.0.1", false },
-        { "255.255.255.255", false }, { "8.8.8.8", true },        { "142.250.74.10", true },
-        { "::1", false },           { "::", false },              { "fe80::1", false },
-        { "fc00::1", false },       { "fd12:3456::1", false },    { "ff02::1", false },
-        { "::ffff:127.0.0.1", false }, { "::ffff:10.0.0.1", false }, { "::ffff:8.8.8.8", true },
-        { "64:ff9b::a00:1", false }, { "2001:db8::1", false },    { "2002:a00:1::1", false },
+        { "127.0.0.1", false },
+        { "127.255.255.254", false },
+        { "10.1.2.3", false },
+        { "172.16.0.1", false },
+        { "172.31.255.255", false },
+        { "172.32.0.1", true },
+        { "192.168.1.1", false },
+        { "169.254.169.254", false },
+        { "100.64.0.1", false },
+        { "100.128.0.1", true },
+        { "0.0.0.0", false },
+        { "224.0.0.1", false },
+        { "255.255.255.255", false },
+        { "8.8.8.8", true },
+        { "142.250.74.10", true },
+        { "::1", false },
+        { "::", false },
+        { "fe80::1", false },
+        { "fc00::1", false },
+        { "fd12:3456::1", false },
+        { "ff02::1", false },
+        { "::ffff:127.0.0.1", false },
+        { "::ffff:10.0.0.1", false },
+        { "::ffff:8.8.8.8", true },
+        { "64:ff9b::a00:1", false },
+        { "2001:db8::1", false },
+        { "2002:a00:1::1", false },
         { "2a00:1450:4001::200e", true },
     };
+
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         if (addr_public(rows[i].addr) != rows[i].pub)
-            fail_msg("row %zu: %s should be %s", i, rows[i].addr, rows[i].pub ? "public" : "refused");
+            fail_msg("row %zu: %s should be %s", i, rows[i].addr,
+                     rows[i].pub ? "public" : "refused");
     }
 }
 
@@ -444,8 +472,9 @@ static void a_chat_message_pushes_the_sender_and_a_generic_text_by_default(void 
 {
     (void)state;
     char peer[PUSH_PEER_MAX], topic[PUSH_TOPIC_MAX + 1], topic2[PUSH_TOPIC_MAX + 1];
-    const char *msg = "{\"type\":\"chat\",\"from\":\"bob@example.org/phone\",\"to\":\"alice@example.org\","
-                      "\"body\":\"the secret plan\",\"data\":null}";
+    const char *msg =
+        "{\"type\":\"chat\",\"from\":\"bob@example.org/phone\",\"to\":\"alice@example.org\","
+        "\"body\":\"the secret plan\",\"data\":null}";
     json_t *n = auto_for("chatapi.chat", msg, NULL, false, peer, topic);
     assert_non_null(n);
     assert_string_equal(str(n, "subject"), "bob");
@@ -466,9 +495,8 @@ static void a_chat_message_pushes_the_sender_and_a_generic_text_by_default(void 
     assert_string_equal(topic, topic2); /* one topic per conversation */
     json_decref(n);
     /* a remote sender: the bare JID, and no reply action */
-    n = auto_for("chatapi.chat",
-                 "{\"type\":\"chat\",\"from\":\"eve@other.net/x\",\"body\":\"hi\"}", NULL, false,
-                 peer, topic);
+    n = auto_for("chatapi.chat", "{\"type\":\"chat\",\"from\":\"eve@other.net/x\",\"body\":\"hi\"}",
+                 NULL, false, peer, topic);
     assert_string_equal(str(n, "subject"), "eve@other.net");
     assert_string_equal(peer, "");
     assert_null(json_object_get(n, "actions"));
@@ -482,7 +510,8 @@ static void long_bodies_are_cut_on_a_character_boundary(void **state)
     for (int i = 0; i < 900; i++)
         strcat(body, "\xc3\xa9"); /* é: 1800 bytes */
     char msg[3200];
-    snprintf(msg, sizeof(msg), "{\"type\":\"chat\",\"from\":\"bob@example.org\",\"body\":\"%s\"}", body);
+    snprintf(msg, sizeof(msg), "{\"type\":\"chat\",\"from\":\"bob@example.org\",\"body\":\"%s\"}",
+             body);
     char peer[PUSH_PEER_MAX], topic[PUSH_TOPIC_MAX + 1];
     json_t *n = auto_for("chatapi.chat", msg, NULL, true, peer, topic);
     const char *b = str(n, "body");
@@ -495,28 +524,48 @@ static void only_pushworthy_events_become_pushes(void **state)
 {
     (void)state;
     char peer[PUSH_PEER_MAX], topic[PUSH_TOPIC_MAX + 1];
+
     static const struct {
         const char *name, *payload, *stanza;
         bool pushed;
     } rows[] = {
-        { "chatapi.chat", "{\"type\":\"chat\",\"from\":\"bob@example.org\",\"state\":\"composing\"}", NULL, false },
-        { "chatapi.chat", "{\"type\":\"headline\",\"from\":\"example.org\",\"body\":\"motd\"}", NULL, false },
-        { "chatapi.chat", "{\"type\":\"error\",\"from\":\"bob@example.org\",\"body\":\"x\"}", NULL, false },
-        { "chatapi.chat", "{\"type\":\"normal\",\"from\":\"bob@example.org\",\"body\":\"x\"}", NULL, true },
+        { "chatapi.chat",
+          "{\"type\":\"chat\",\"from\":\"bob@example.org\",\"state\":\"composing\"}", NULL, false },
+        { "chatapi.chat", "{\"type\":\"headline\",\"from\":\"example.org\",\"body\":\"motd\"}",
+          NULL, false },
+        { "chatapi.chat", "{\"type\":\"error\",\"from\":\"bob@example.org\",\"body\":\"x\"}", NULL,
+          false },
+        { "chatapi.chat", "{\"type\":\"normal\",\"from\":\"bob@example.org\",\"body\":\"x\"}", NULL,
+          true },
         { "chatapi.chat", "{\"type\":\"chat\",\"from\":\"bob@example.org\",\"body\":\"old\"}",
-          "<message type='chat' from='bob@example.org'><body>old</body><delay xmlns='urn:xmpp:delay' stamp='2020-01-01T00:00:00Z'/></message>", false },
+          "<message type='chat' from='bob@example.org'><body>old</body><delay xmlns='urn:xmpp:delay' stamp='2020-01-01T00:00:00Z'/></message>",
+          false },
         { "chatapi.presence", "{\"type\":\"presence\",\"from\":\"bob@example.org\"}", NULL, false },
         { "chatapi.xmpp", "{\"xmpp\":\"PG1lc3NhZ2UvPg==\"}", NULL, false },
-        { "chatapi.muc", "{\"type\":\"groupchat\",\"from\":\"room@conf.example.org/bob\",\"body\":\"hello all\"}", NULL, false },
-        { "chatapi.muc", "{\"type\":\"groupchat\",\"from\":\"room@conf.example.org/bob\",\"body\":\"hi Alice!\"}", NULL, true },
-        { "chatapi.muc", "{\"type\":\"groupchat\",\"from\":\"room@conf.example.org/bob\",\"body\":\"hi malice\"}", NULL, false },
-        { "chatapi.muc", "{\"type\":\"groupchat\",\"from\":\"room@conf.example.org/bob\",\"body\":\"hi Al\"}",
-          "<message type='groupchat' from='room@conf.example.org/bob'><body>hi Al</body><reference xmlns='urn:xmpp:reference:0' type='mention' begin='3' end='5' uri='xmpp:alice@example.org'/></message>", true },
-        { "chatapi.muc", "{\"type\":\"groupchat\",\"from\":\"room@conf.example.org/bob\",\"body\":\"alice: earlier\"}",
-          "<message type='groupchat' from='room@conf.example.org/bob'><body>alice: earlier</body><delay xmlns='urn:xmpp:delay' stamp='2020-01-01T00:00:00Z'/></message>", false },
-        { "chatapi.muc", "{\"type\":\"invitationReceived\",\"room\":\"team@conf.example.org\",\"inviter\":\"bob@example.org/x\",\"reason\":\"null\",\"url\":\"\"}", NULL, true },
-        { "chatapi.muc", "{\"type\":\"invitationReceived\",\"room\":\"null\",\"inviter\":\"null\"}", NULL, false },
+        { "chatapi.muc",
+          "{\"type\":\"groupchat\",\"from\":\"room@conf.example.org/bob\",\"body\":\"hello all\"}",
+          NULL, false },
+        { "chatapi.muc",
+          "{\"type\":\"groupchat\",\"from\":\"room@conf.example.org/bob\",\"body\":\"hi Alice!\"}",
+          NULL, true },
+        { "chatapi.muc",
+          "{\"type\":\"groupchat\",\"from\":\"room@conf.example.org/bob\",\"body\":\"hi malice\"}",
+          NULL, false },
+        { "chatapi.muc",
+          "{\"type\":\"groupchat\",\"from\":\"room@conf.example.org/bob\",\"body\":\"hi Al\"}",
+          "<message type='groupchat' from='room@conf.example.org/bob'><body>hi Al</body><reference xmlns='urn:xmpp:reference:0' type='mention' begin='3' end='5' uri='xmpp:alice@example.org'/></message>",
+          true },
+        { "chatapi.muc",
+          "{\"type\":\"groupchat\",\"from\":\"room@conf.example.org/bob\",\"body\":\"alice: earlier\"}",
+          "<message type='groupchat' from='room@conf.example.org/bob'><body>alice: earlier</body><delay xmlns='urn:xmpp:delay' stamp='2020-01-01T00:00:00Z'/></message>",
+          false },
+        { "chatapi.muc",
+          "{\"type\":\"invitationReceived\",\"room\":\"team@conf.example.org\",\"inviter\":\"bob@example.org/x\",\"reason\":\"null\",\"url\":\"\"}",
+          NULL, true },
+        { "chatapi.muc", "{\"type\":\"invitationReceived\",\"room\":\"null\",\"inviter\":\"null\"}",
+          NULL, false },
     };
+
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         json_t *n = auto_for(rows[i].name, rows[i].payload, rows[i].stanza, false, peer, topic);
         if ((n != NULL) != rows[i].pushed)
@@ -529,23 +578,26 @@ static void mentions_and_invitations_name_the_room(void **state)
 {
     (void)state;
     char peer[PUSH_PEER_MAX], topic[PUSH_TOPIC_MAX + 1];
-    json_t *n = auto_for("chatapi.muc",
-                         "{\"type\":\"groupchat\",\"from\":\"team@conf.example.org/bob\",\"body\":\"@alice look\"}",
-                         NULL, false, peer, topic);
+    json_t *n = auto_for(
+        "chatapi.muc",
+        "{\"type\":\"groupchat\",\"from\":\"team@conf.example.org/bob\",\"body\":\"@alice look\"}",
+        NULL, false, peer, topic);
     assert_string_equal(str(n, "subject"), "bob in team");
     assert_string_equal(str(n, "body"), "You were mentioned");
     assert_string_equal(str(n, "data"), "team@conf.example.org");
     assert_string_equal(peer, "");
     json_decref(n);
-    n = auto_for("chatapi.muc",
-                 "{\"type\":\"invitationReceived\",\"room\":\"team@conf.example.org\",\"inviter\":\"bob@example.org/x\",\"reason\":\"standup\"}",
-                 NULL, false, peer, topic);
+    n = auto_for(
+        "chatapi.muc",
+        "{\"type\":\"invitationReceived\",\"room\":\"team@conf.example.org\",\"inviter\":\"bob@example.org/x\",\"reason\":\"standup\"}",
+        NULL, false, peer, topic);
     assert_string_equal(str(n, "subject"), "Invitation to team");
     assert_string_equal(str(n, "body"), "bob invites you to team@conf.example.org");
     json_decref(n);
-    n = auto_for("chatapi.muc",
-                 "{\"type\":\"invitationReceived\",\"room\":\"team@conf.example.org\",\"inviter\":\"bob@example.org/x\",\"reason\":\"standup\"}",
-                 NULL, true, peer, topic);
+    n = auto_for(
+        "chatapi.muc",
+        "{\"type\":\"invitationReceived\",\"room\":\"team@conf.example.org\",\"inviter\":\"bob@example.org/x\",\"reason\":\"standup\"}",
+        NULL, true, peer, topic);
     assert_string_equal(str(n, "body"), "bob invites you to team@conf.example.org: standup");
     json_decref(n);
 }
