@@ -112,6 +112,9 @@ test('the demo page subscribes through its service worker, which shows a push an
   // the real service worker handles it
   const sw = (await swSeen) ?? context.serviceWorkers()[0];
   assert.match(sw.url(), /\/sparkweb\/sw\.js$/);
+  // showNotification needs an active registration: wait until the worker has activated
+  await page.waitForFunction(async () => (await navigator.serviceWorker.ready).active?.state === 'activated',
+    null, { timeout: 10000 });
   const shown = await sw.evaluate(async (text) => {
     self.dispatchEvent(new PushEvent('push', { data: text }));
     for (let i = 0; i < 100; i++) {
