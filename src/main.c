@@ -345,6 +345,7 @@ static int app_start(struct app *app)
     d->rp_name = config_str(cfg, "webauthn.rp_name");
     d->origins = app->origins;
     d->user_verification = config_str(cfg, "webauthn.user_verification");
+    d->logout_tab = strcmp(config_str(cfg, "session.logout"), "tab") == 0;
     rc = api_register_all(d);
     if (rc < 0) {
         log_error("routes_failed", "err=%s", log_errname(rc));

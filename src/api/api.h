@@ -44,6 +44,7 @@ struct api_deps {
     const char *rp_name;
     const char *origins;           /* comma-separated */
     const char *user_verification; /* required|preferred|discouraged */
+    bool logout_tab;               /* session.logout = tab: logout ends one tab, not all */
     struct api_state *state;       /* set by api_register_all */
 };
 
