@@ -408,6 +408,7 @@ static int app_start(struct app *app)
     d->push_include_body = config_bool(cfg, "push.include_body");
     d->push_admins = config_str(cfg, "push.admins");
     d->push_token_ms = config_ms(cfg, "push.action_token_lifetime");
+    d->logout_tab = strcmp(config_str(cfg, "session.logout"), "tab") == 0;
     rc = api_register_all(d);
     if (rc < 0) {
         log_error("routes_failed", "err=%s", log_errname(rc));

@@ -52,6 +52,7 @@ struct api_deps {
     bool push_include_body;        /* push.include_body */
     const char *push_admins;       /* push.admins: comma-separated usernames */
     uint64_t push_token_ms;        /* push.action_token_lifetime */
+    bool logout_tab;               /* session.logout = tab: logout ends one tab, not all */
     struct api_state *state;       /* set by api_register_all */
 };
 

@@ -235,14 +235,39 @@ static void handle_refresh(struct http_req *req, void *data)
 
 /* ---- logout (A2) ---- */
 
-/* POST /logout — closes the user's shared session (all tabs: contract §2.5, reference
- * behaviour) and revokes every token of the user, access and refresh. */
+/* session.logout = tab: revokes the presented token and its refresh family (this tab's tokens)
+ * and closes the streams opened with them; the session stays for the user's other streams, or
+ * is logged out when none remain. The user's other tokens stay valid. */
+static void logout_tab(struct api_deps *d, struct http_req *req, const char *user)
+{
+    const char *token = auth_token_from_header(http_req_header(req, "authorization"));
+    char family[AUTH_FAMILY_LEN] = "";
+    if (auth_token_family(d->auth, token, family) != 0)
+        family[0] = '\0';
+    size_t n = (auth_token_revoke(d->auth, token) == 0) + auth_family_revoke(d->auth, family);
+    struct session *s = session_find(d->sessions, user);
+    if (s == NULL) {
+        api__error(req, 400, "xmpp connection not found");
+        return;
+    }
+    size_t left = session_logout_tab(s, family);
+    log_info("logout", "user=%s policy=tab revoked=%zu streams_left=%zu", user, n, left);
+    http_reply_empty(req, 200);
+}
+
+/* POST /logout — session.logout = all (default, reference behaviour, contract §2.5): closes the
+ * user's shared session for every tab and revokes every token of the user, access and refresh;
+ * session.logout = tab: logout_tab. */
 static void handle_logout(struct http_req *req, void *data)
 {
     struct api_deps *d = data;
     char user[API_USER_MAX];
     if (!api__authenticate(d, req, user))
         return;
+    if (d->logout_tab) {
+        logout_tab(d, req, user);
+        return;
+    }
     auth_token_revoke_user(d->auth, user);
     auth_pwcache_forget(d->auth, user);
     struct session *s = session_find(d->sessions, user);
@@ -251,7 +276,7 @@ static void handle_logout(struct http_req *req, void *data)
         return;
     }
     session_logout(s);
-    log_info("logout", "user=%s", user);
+    log_info("logout", "user=%s policy=all", user);
     http_reply_empty(req, 200);
 }
 
@@ -270,8 +295,9 @@ int api__auth_register(struct api_deps *d)
 void api_on_session_end(const char *username, const char *reason, void *data)
 {
     struct api_deps *d = data;
-    if (strcmp(reason, "logout") != 0)
-        return; /* tokens stay valid: the next call re-opens the session from the vault */
+    if (strcmp(reason, "logout") != 0 || d->logout_tab)
+        return; /* tokens stay valid: the next call re-opens the session from the vault (a tab
+                   logout has revoked its own tokens already) */
     size_t n = auth_token_revoke_user(d->auth, username);
     log_debug("tokens_revoked", "user=%s reason=%s count=%zu", username, reason, n);
 }

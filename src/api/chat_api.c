@@ -1,4 +1,4 @@
-/* chat_api.c: the chat tag: send a message (contract §1.3 C2). */
+/* chat_api.c: the chat tag: send a message (contract §1.3 C2), echoed to the user's tabs. */
 #include "api/api_int.h"
 
 #include <string.h>
@@ -73,6 +73,8 @@ static void handle_message(struct http_req *req, const char *user, struct sessio
     }
     struct xmpp_stanza *m = build_message(to, text);
     int rc = session_send(s, m);
+    if (rc == 0)
+        session_echo_sent(s, m); /* every tab of the user shows what this one sent */
     xmpp_stanza_unref(m);
     if (rc < 0) {
         api__error_errno(req, rc, "send failed");

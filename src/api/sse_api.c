@@ -51,7 +51,7 @@ static void on_stream_closed(struct sse_stream *st, void *data)
 }
 
 static void open_stream(const struct api_deps *d, struct http_req *req, const char *user,
-                        struct session *s)
+                        struct session *s, const char *tab)
 {
     if (session_sink_count(s) >= d->max_streams_per_user) {
         api__error(req, 429, "too many event streams");
@@ -67,6 +67,7 @@ static void open_stream(const struct api_deps *d, struct http_req *req, const ch
     free(text);
     c->attached = true;
     c->sink = session_attach(s, on_event, on_session_closed, c);
+    session_sink_set_tag(s, c->sink, tab); /* for session.logout = tab */
     log_debug("sse_open", "user=%s streams=%zu", user, session_sink_count(s));
 }
 
@@ -76,6 +77,7 @@ struct sse_wait {
     struct http_req *req;
     struct api_ensure *ensure;
     char user[API_USER_MAX];
+    char tab[AUTH_FAMILY_LEN];
 };
 
 static void sse_wait_aborted(struct http_req *req, void *data)
@@ -94,7 +96,7 @@ static void sse_session_ready(int status, struct session *s, void *data)
         log_info("sse_refused", "user=%s why=no_session err=%s", w->user, log_errname(status));
         api__error(w->req, 401, "xmpp connection not found");
     } else {
-        open_stream(w->d, w->req, w->user, s);
+        open_stream(w->d, w->req, w->user, s, w->tab);
     }
     mem_free(w);
 }
@@ -114,9 +116,11 @@ static void handle_sse(struct http_req *req, void *data)
         api__error(req, 401, jwt_status_str(jst));
         return;
     }
+    char tab[AUTH_FAMILY_LEN] = ""; /* the token's refresh family identifies the tab */
+    auth_token_family(d->auth, token, tab);
     struct session *s = session_find(d->sessions, user);
     if (s != NULL) {
-        open_stream(d, req, user, s);
+        open_stream(d, req, user, s, tab);
         return;
     }
     /* a valid token but no session (idle expiry, gateway restart): re-open from the vault */
@@ -124,6 +128,7 @@ static void handle_sse(struct http_req *req, void *data)
     w->d = d;
     w->req = req;
     snprintf(w->user, sizeof(w->user), "%s", user);
+    snprintf(w->tab, sizeof(w->tab), "%s", tab);
     w->ensure = api__ensure_session(d, user, sse_session_ready, w);
     http_req_on_abort(req, sse_wait_aborted, w);
 }

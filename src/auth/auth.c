@@ -466,6 +466,13 @@ int auth_refresh_revoke(struct auth *a, const char *refresh)
     return 0;
 }
 
+size_t auth_family_revoke(struct auth *a, const char *family)
+{
+    if (family == NULL || *family == '\0')
+        return 0;
+    return revoke_family(a, family);
+}
+
 int64_t auth_token_lifetime_s(const struct auth *a)
 {
     return (int64_t)(a->lifetime_ms / 1000);

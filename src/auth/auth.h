@@ -129,6 +129,9 @@ int auth_token_family(struct auth *a, const char *token, char family[AUTH_FAMILY
 int auth_refresh_peek(struct auth *a, const char *refresh, char *user, size_t userlen);
 /* Revokes a refresh token's family without spending it (logout with a refresh token). */
 int auth_refresh_revoke(struct auth *a, const char *refresh);
+/* Revokes every token (access and refresh) of a refresh family; returns how many. "" or NULL
+ * revokes nothing. */
+size_t auth_family_revoke(struct auth *a, const char *family);
 /* Drops expired entries now (run now and then). Returns how many. */
 size_t auth_token_prune(struct auth *a, int64_t now_s);
 

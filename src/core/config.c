@@ -71,6 +71,11 @@ static const struct config_key keys[] = {
       "Deadline for the XMPP server to answer a request made on a user's behalf." },
     { "session.max_sessions", CONFIG_INT, "100000", 1, 10000000, NULL,
       "Most concurrent user sessions; logins beyond it get 503." },
+    { "session.logout", CONFIG_ENUM, "all", 0, 0, "all|tab",
+      "all: POST /logout closes the user's session for every tab and revokes every token of "
+      "the user (reference behaviour); tab: it revokes only the presented token and its "
+      "refresh family and closes that tab's event streams, and the session stays while other "
+      "streams are open (else it closes)." },
     { "http.trusted_proxies", CONFIG_STR, "", 0, 0, NULL,
       "Comma-separated addresses or CIDR blocks of reverse proxies whose X-Forwarded-For is "
       "believed (client address for rate limits); empty: the socket peer is the client." },

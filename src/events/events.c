@@ -6,7 +6,11 @@
 #include "core/b64.h"
 #include "core/buf.h"
 #include "core/mem.h"
+#include "xmpp/jid.h"
 #include "xmpp/stanza.h"
+
+#define LOG_MODULE "events"
+#include "core/log.h"
 
 #define NS_CHATSTATES "http://jabber.org/protocol/chatstates"
 #define NS_MUC_USER   "http://jabber.org/protocol/muc#user"
@@ -14,6 +18,8 @@
 #define NS_JIVE_PROPS "http://www.jivesoftware.com/xmlns/xmpp/properties"
 #define NS_PUBSUB_EV  "http://jabber.org/protocol/pubsub#event"
 #define NS_JSON       "urn:xmpp:json:0"
+#define NS_CARBONS    "urn:xmpp:carbons:2"
+#define NS_FORWARD    "urn:xmpp:forward:0"
 
 /* Largest stanza re-serialised for chatapi.xmpp; bigger ones are refused upstream already. */
 #define XMPP_EVENT_MAX (16u * 1024 * 1024)
@@ -208,15 +214,100 @@ static void emit_message(const struct xmpp_stanza *st, const struct events_opts 
     emit_pubsub_items(st, emit, data);
 }
 
+json_t *events_sent_message(const struct xmpp_stanza *msg, const char *from)
+{
+    const char *type = xmpp_stanza_attr(msg, "type");
+    if (type == NULL || *type == '\0')
+        type = "normal";
+    if (strcmp(type, "groupchat") == 0)
+        return NULL;
+    char *body = xmpp_stanza_child_text(msg, "body", NULL);
+    if (body == NULL)
+        return NULL;
+    json_t *jdata = jive_data(msg);
+    json_t *p = json_object();
+    json_object_set_new(p, "type", json_string(type));
+    json_object_set_new(p, "to", str_or_null(xmpp_stanza_attr(msg, "to")));
+    json_object_set_new(p, "from", str_or_null(from));
+    json_object_set_new(p, "data", jdata ? jdata : json_null());
+    json_t *jb = json_string(body);
+    json_object_set_new(p, "body", jb ? jb : json_string(""));
+    json_object_set_new(p, "sent", json_true());
+    const char *id = xmpp_stanza_attr(msg, "id");
+    if (id != NULL)
+        json_object_set_new(p, "id", json_string(id));
+    mem_free(body);
+    return p;
+}
+
+enum carbon_kind {
+    CARBON_NONE,
+    CARBON_RECEIVED,
+    CARBON_SENT,
+};
+
+/* Whether msg is a message carbon (XEP-0280) the account may believe: its 'from' must be the
+ * account's bare JID exactly (no resource), else anyone could inject "sent" messages or
+ * messages from third parties (CVE-2017-5589). *fwd gets the forwarded message. */
+static enum carbon_kind carbon_of(const struct xmpp_stanza *msg, const struct events_opts *opts,
+                                  const struct xmpp_stanza **fwd)
+{
+    enum carbon_kind kind = CARBON_RECEIVED;
+    const struct xmpp_stanza *c = xmpp_stanza_child(msg, "received", NS_CARBONS);
+    if (c == NULL) {
+        c = xmpp_stanza_child(msg, "sent", NS_CARBONS);
+        kind = CARBON_SENT;
+    }
+    if (c == NULL)
+        return CARBON_NONE;
+    const char *from = xmpp_stanza_attr(msg, "from");
+    bool trusted = false;
+    if (opts != NULL && opts->account != NULL && from != NULL) {
+        struct xmpp_jid j;
+        if (xmpp_jid_parse(&j, from) == 0) {
+            trusted = j.resource == NULL && xmpp_jid_bare_equal(from, opts->account);
+            xmpp_jid_cleanup(&j);
+        }
+    }
+    if (!trusted) {
+        log_debug("carbon_forged", "account=%s from=%s", opts && opts->account ? opts->account : "",
+                  from ? from : "");
+        return CARBON_NONE;
+    }
+    const struct xmpp_stanza *f = xmpp_stanza_child(c, "forwarded", NS_FORWARD);
+    *fwd = f ? xmpp_stanza_child(f, "message", XMPP_NS_CLIENT) : NULL;
+    return *fwd != NULL ? kind : CARBON_NONE;
+}
+
 void events_from_stanza(const struct xmpp_stanza *st, const struct events_opts *opts,
                         events_emit_cb *emit, void *data)
 {
     emit_xmpp(st, emit, data);
     const char *name = xmpp_stanza_name(st);
-    if (strcmp(name, "presence") == 0)
+    if (strcmp(name, "presence") == 0) {
         emit_presence(st, emit, data);
-    else if (strcmp(name, "message") == 0)
+        return;
+    }
+    if (strcmp(name, "message") != 0)
+        return;
+    const struct xmpp_stanza *fwd = NULL;
+    switch (carbon_of(st, opts, &fwd)) {
+    case CARBON_RECEIVED:
+        emit_message(fwd, opts, emit, data);
+        break;
+    case CARBON_SENT: {
+        const char *from = xmpp_stanza_attr(fwd, "from");
+        json_t *p = events_sent_message(fwd, from ? from : opts->account);
+        if (p != NULL) {
+            emit("chatapi.chat", p, data);
+            json_decref(p);
+        }
+        break;
+    }
+    case CARBON_NONE:
         emit_message(st, opts, emit, data);
+        break;
+    }
 }
 
 json_t *events_on_connect(const char *username, const char *name, const char *email)

@@ -153,6 +153,23 @@ void events_log_detach(struct events_log *log, struct events_sink *sink)
         sweep_sinks(log);
 }
 
+void events_log_send_to(struct events_log *log, struct events_sink *sink, const char *name,
+                        json_t *payload)
+{
+    (void)log;
+    char *text = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(payload);
+    struct event_rc *e = mem_calloc(1, sizeof(*e));
+    e->refs = 1;
+    e->ev.name = mem_strdup(name);
+    e->ev.json = mem_strdup(text ? text : "null");
+    e->ev.json_len = strlen(e->ev.json);
+    free(text);
+    if (sink != NULL && !sink->detached)
+        sink->cb(sink, &e->ev, sink->data);
+    events_unref(&e->ev);
+}
+
 size_t events_log_sink_count(const struct events_log *log)
 {
     size_t n = 0;

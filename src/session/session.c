@@ -446,8 +446,9 @@ static void session_go_online(struct session *s)
     if (s->state != SESSION_CONNECTING)
         return;
     s->state = SESSION_ONLINE;
-    log_info("session_online", "jid=%s name=%s", xmpp_stream_jid(s->stream),
-             s->name ? s->name : "");
+    log_info("session_online", "jid=%s name=%s carbons=%d", xmpp_stream_jid(s->stream),
+             s->name ? s->name : "", s->carbons);
+    session__csi_update(s); /* inactive until a sink attaches */
     while (s->waiters) {
         struct session_login *l = s->waiters;
         bool opener = l == s->opener;
@@ -479,6 +480,12 @@ static void on_vcard(struct session *s, int status, const struct xmpp_stanza *re
         }
     }
     if (status != -ECANCELED)
+        session__setup_done(s);
+}
+
+void session__setup_done(struct session *s)
+{
+    if (s->setup_pending > 0 && --s->setup_pending == 0)
         session_go_online(s);
 }
 
@@ -517,6 +524,8 @@ static void stream_on_ready(struct xmpp_stream *st, int status, void *data)
         return;
     }
     report_credential(s->mgr, s->username, s->stream);
+    s->setup_pending = 1; /* the vCard; session__sync_start adds its own step */
+    session__sync_start(s);
     /* RFC 6121: roster first, then initial presence; vCard for onConnect's name/email */
     struct xmpp_stanza *iq = xmpp_stanza_new("iq", XMPP_NS_CLIENT);
     xmpp_stanza_set_attr(iq, "type", "get");
@@ -532,7 +541,7 @@ static void stream_on_ready(struct xmpp_stream *st, int status, void *data)
     xmpp_stanza_set_attr(iq, "type", "get");
     xmpp_stanza_add_child(iq, "vCard", "vcard-temp");
     if (session_send_iq(s, iq, VCARD_TIMEOUT_MS, on_vcard, NULL) < 0)
-        session_go_online(s);
+        session__setup_done(s);
     xmpp_stanza_unref(iq);
 }
 
@@ -580,6 +589,7 @@ static void session_end(struct session *s, const char *reason, bool graceful)
         s->n_sinks--;
         events_log_detach(s->log, r->sink);
         r->closed(s, reason, r->data);
+        mem_free(r->tag);
         mem_free(r);
     }
     session__fail_iqs(s, -ECANCELED);
@@ -631,6 +641,7 @@ struct events_sink *session_attach(struct session *s, events_deliver_cb *deliver
     s->last_activity_ms = tick_now(s->mgr->o.tick);
     r->sink = events_log_attach(s->log, deliver, data);
     log_debug("attach", "jid=%s sinks=%zu", s->bare, s->n_sinks);
+    session__csi_update(s);
     return r->sink;
 }
 
@@ -643,6 +654,7 @@ void session_detach(struct session *s, struct events_sink *sink)
         *pp = r->next;
         s->n_sinks--;
         events_log_detach(s->log, sink);
+        mem_free(r->tag);
         mem_free(r);
         break;
     }
@@ -650,6 +662,7 @@ void session_detach(struct session *s, struct events_sink *sink)
     if (s->n_sinks == 0 && s->state != SESSION_CLOSING)
         s->linger_deadline_ms = s->last_activity_ms + s->mgr->o.linger_ms;
     log_debug("detach", "jid=%s sinks=%zu", s->bare, s->n_sinks);
+    session__csi_update(s);
 }
 
 size_t session_sink_count(const struct session *s)

@@ -5,7 +5,9 @@
  * service-unavailable for other requests, auto-approval of subscription requests as the
  * reference's accept_all), the user's event log (events/) and the sinks attached to it.
  * Never formats JSON for browsers beyond handing payloads to events/. Loop thread only.
- * Specs: RFC 6120, RFC 6121, XEP-0030, XEP-0199, contract §2.6. */
+ * Keeps tabs and the user's other clients in step: XEP-0280 carbons, an echo event for messages
+ * sent through the gateway, XEP-0352 client state (inactive while no sink is attached).
+ * Specs: RFC 6120, RFC 6121, XEP-0030, XEP-0199, XEP-0280, XEP-0352, contract §2.6. */
 #ifndef SPARKGATE_SESSION_SESSION_H
 #define SPARKGATE_SESSION_SESSION_H
 
@@ -127,6 +129,10 @@ void session_touch(struct session *s);
 
 /* Sends a stanza on the user's stream. 0, -ENOTCONN (closing), -ENOBUFS (backlog full). */
 int session_send(struct session *s, const struct xmpp_stanza *st);
+/* After a message the user sent was handed to the stream: pushes its event (chatapi.chat with
+ * "sent": true, events_sent_message) to the user's log, so every tab shows it. Messages without
+ * a body are not echoed. */
+void session_echo_sent(struct session *s, const struct xmpp_stanza *msg);
 
 /* status 0: reply is the result or error IQ (XMPP errors are data); -ETIMEDOUT;
  * -ECANCELED when the session ends first. */
@@ -151,6 +157,9 @@ struct events_sink *session_attach(struct session *s, events_deliver_cb *deliver
                                    session_sink_closed_cb *closed, void *data);
 /* Detaches; when it was the last sink the linger countdown starts. */
 void session_detach(struct session *s, struct events_sink *sink);
+/* Labels an attached sink with the tab it belongs to (the refresh family of the token it
+ * presented), for session_logout_tab. tag is copied; NULL or "" removes the label. */
+void session_sink_set_tag(struct session *s, struct events_sink *sink, const char *tag);
 size_t session_sink_count(const struct session *s);
 
 /* --- ending --- */
@@ -158,5 +167,9 @@ size_t session_sink_count(const struct session *s);
 /* Logs out: every sink gets onDisconnect {"reason":"logout"} and is closed, unavailable
  * presence is sent and the stream is closed; on_session_end follows. */
 void session_logout(struct session *s);
+/* Logs out one tab (session.logout = tab): the sinks labelled `tag` get onDisconnect
+ * {"reason":"logout"} (to them alone) and are closed; when no sink remains the session is
+ * logged out as by session_logout. Returns the number of sinks left (0: the session ended). */
+size_t session_logout_tab(struct session *s, const char *tag);
 
 #endif

@@ -18,6 +18,7 @@ struct session_sinkref {
     struct events_sink *sink;
     session_sink_closed_cb *closed;
     void *data;
+    char *tag; /* session_sink_set_tag (the token family of a tab), or NULL */
 };
 
 struct iq_waiter {
@@ -49,6 +50,9 @@ struct session {
     struct session_login *waiters; /* logins waiting for this session to come online */
     struct session_login *opener;  /* the login whose password opened it */
     bool stream_done;              /* the stream is gone (freed) */
+    int setup_pending;             /* after-bind requests still unanswered before ONLINE */
+    bool carbons;                  /* XEP-0280 enabled on the stream */
+    bool csi_inactive;             /* XEP-0352: the last state sent was <inactive/> */
     bool reap;                     /* free on the next deferred pass */
 };
 
@@ -100,5 +104,16 @@ void session__on_stanza(struct session *s, struct xmpp_stanza *st);
 void session__fail_iqs(struct session *s, int status);
 /* Fires expired IQ deadlines. */
 void session__expire_iqs(struct session *s, uint64_t now_ms);
+
+/* session_sync.c: keeping the user's tabs and other clients in step. */
+/* After bind: asks the server's disco#info and enables XEP-0280 carbons when offered; counts
+ * as one setup step (session__setup_done). */
+void session__sync_start(struct session *s);
+/* Sends XEP-0352 <inactive/> while no sink is attached and <active/> once one is, when the
+ * server offers CSI and the state differs from the last one sent. */
+void session__csi_update(struct session *s);
+
+/* One after-bind request answered (or given up); the last one brings the session online. */
+void session__setup_done(struct session *s);
 
 #endif

@@ -237,7 +237,9 @@ static void emit_event(const char *name, json_t *payload, void *data)
 void session__on_stanza(struct session *s, struct xmpp_stanza *st)
 {
     struct emit_ctx ctx = { s };
-    events_from_stanza(st, &s->mgr->o.events, emit_event, &ctx);
+    struct events_opts eo = s->mgr->o.events;
+    eo.account = s->bare; /* carbons are believed from the account only */
+    events_from_stanza(st, &eo, emit_event, &ctx);
     if (s->state == SESSION_CLOSING)
         return;
 

@@ -138,6 +138,9 @@ void xmpp_stream_free(struct xmpp_stream *s);
 
 /* The bound full JID ("user@domain/resource"), or NULL before binding. Valid until free. */
 const char *xmpp_stream_jid(const struct xmpp_stream *s);
+/* True when the server's stream features after authentication offered an element `name` in
+ * namespace `ns` (e.g. "csi", "urn:xmpp:csi:0" for XEP-0352). */
+bool xmpp_stream_has_feature(const struct xmpp_stream *s, const char *name, const char *ns);
 /* True when XEP-0198 was enabled by the server. */
 bool xmpp_stream_sm_enabled(const struct xmpp_stream *s);
 /* Bytes written to the socket layer but not yet acknowledged by the kernel (write backlog). */

@@ -108,6 +108,7 @@ static void on_features(struct xmpp_stream *s, const struct xmpp_stanza *f)
         xmpp__finish(s, -EPROTO, "no resource binding offered", false);
         return;
     }
+    xmpp__features_record(s, f);
     s->f_sm = xmpp_stanza_child(f, "sm", XMPP__NS_SM) != NULL;
     struct xmpp_stanza *sess = xmpp_stanza_child(f, "session", XMPP__NS_SESSION);
     s->f_session = sess != NULL && xmpp_stanza_child(sess, "optional", NULL) == NULL;

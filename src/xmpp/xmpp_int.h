@@ -99,6 +99,7 @@ struct xmpp__sasl_job;
 #define XMPP__MAX_EARLY      32      /* stanzas held between bind and on_ready(0) */
 #define XMPP__SCRAM_MAX_ITER 1000000 /* refuse to run PBKDF2 longer than this for a server */
 #define XMPP__UA_ID_MAX      128     /* SASL2 user-agent id length bound */
+#define XMPP__FEATURES_MAX   512     /* xmpp_stream_has_feature's record of the features */
 #define XMPP__FAST_MECH      "HT-SHA-256-NONE" /* the only FAST mechanism implemented */
 
 enum xmpp__state {
@@ -190,6 +191,7 @@ struct xmpp_stream {
     bool authenticated;
     bool f_sm;
     bool f_session;
+    char features[XMPP__FEATURES_MAX]; /* after auth: "{ns}name;" per feature that fits */
 
     /* SASL */
     struct Gsasl_session *sasl;
@@ -250,6 +252,9 @@ void xmpp__tls_free(struct xmpp_stream *s);
 /* Starts SASL on the unauthenticated stream's features: SASL2 (with FAST) when asked for and
  * offered, else RFC 6120 SASL. Finishes the stream when nothing fits. */
 void xmpp__sasl_start(struct xmpp_stream *s, const struct xmpp_stanza *features);
+/* Records the features offered after authentication for xmpp_stream_has_feature
+ * (stream_features.c). */
+void xmpp__features_record(struct xmpp_stream *s, const struct xmpp_stanza *features);
 /* An element received in XMPP__ST_SASL. */
 void xmpp__sasl_element(struct xmpp_stream *s, const struct xmpp_stanza *st);
 /* Wipes every copy of the password and frees the SASL session (unless a step is still running
