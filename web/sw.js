@@ -68,7 +68,10 @@ async function openPage() {
 self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) => extend(event, self.clients.claim()));
 
-self.addEventListener('push', (event) => extend(event, showPush(parse(event.data))));
+// The push handler, also reachable as self.sparkgate.onPush(data) for tests (data: a PushMessageData
+// or anything with json()/text()).
+self.sparkgate.onPush = (data) => showPush(parse(data));
+self.addEventListener('push', (event) => extend(event, self.sparkgate.onPush(event.data)));
 
 self.addEventListener('notificationclick', (event) => {
   const n = event.notification;
