@@ -20,6 +20,7 @@ struct tick;
 struct api_state;
 struct xmpp_scram_cred;
 struct xmpp_fast_token;
+struct session_cred;
 
 struct api_deps {
     struct http_server *http;
@@ -60,5 +61,14 @@ void api_on_session_end(const char *username, const char *reason, void *data);
  * credentials in the vault. */
 void api_on_credential(const char *username, const struct xmpp_scram_cred *scram,
                        const struct xmpp_fast_token *fast, void *data);
+/* For session_mgr_opts.get_credential (data = struct api_deps *): the user's preferred vault
+ * entry that opens (FAST token, SCRAM SaltedPassword, then the password when
+ * vault.store_password is on), or -ENOKEY when there is none. */
+void api_get_credential(const char *username,
+                        void (*cb)(int status, const struct session_cred *cred, void *arg),
+                        void *arg, void *data);
+/* For session_mgr_opts.on_credential_refused (data = struct api_deps *): deletes the entry of
+ * that kind. */
+void api_on_credential_refused(const char *username, const char *kind, int status, void *data);
 
 #endif

@@ -71,6 +71,14 @@ static const struct config_key keys[] = {
       "Deadline for the XMPP server to answer a request made on a user's behalf." },
     { "session.max_sessions", CONFIG_INT, "100000", 1, 10000000, NULL,
       "Most concurrent user sessions; logins beyond it get 503." },
+    { "session.reconnect_max", CONFIG_DURATION, "5m", 0, DAY, NULL,
+      "How long a session whose XMPP stream was lost keeps reconnecting (sinks stay attached, "
+      "sends are queued) before it ends with session-closed; 0 ends it at once." },
+    { "session.reconnect_rate", CONFIG_INT, "50", 1, 100000, NULL,
+      "Most reconnection attempts started per second, all sessions together (paces the "
+      "reconnect storm after a server restart; each session also backs off 0.5 s to 30 s)." },
+    { "session.reconnect_queue", CONFIG_INT, "500", 1, 100000, NULL,
+      "Stanzas kept per session while it reconnects (at most 512 KiB); sends beyond get 503." },
     { "http.trusted_proxies", CONFIG_STR, "", 0, 0, NULL,
       "Comma-separated addresses or CIDR blocks of reverse proxies whose X-Forwarded-For is "
       "believed (client address for rate limits); empty: the socket peer is the client." },
