@@ -23,6 +23,7 @@ struct api_state;
 struct push;
 struct xmpp_scram_cred;
 struct xmpp_fast_token;
+struct session_cred;
 
 struct api_deps {
     struct http_server *http;
@@ -73,5 +74,14 @@ void api_on_credential(const char *username, const struct xmpp_scram_cred *scram
  * had no sink to see (a chat message, a mention, an invitation) goes to their Web Push
  * subscriptions (contract §4.5). */
 void api_on_unseen(const char *username, const char *name, json_t *payload, void *data);
+/* For session_mgr_opts.get_credential (data = struct api_deps *): the user's preferred vault
+ * entry that opens (FAST token, SCRAM SaltedPassword, then the password when
+ * vault.store_password is on), or -ENOKEY when there is none. */
+void api_get_credential(const char *username,
+                        void (*cb)(int status, const struct session_cred *cred, void *arg),
+                        void *arg, void *data);
+/* For session_mgr_opts.on_credential_refused (data = struct api_deps *): deletes the entry of
+ * that kind. */
+void api_on_credential_refused(const char *username, const char *kind, int status, void *data);
 
 #endif

@@ -1,7 +1,8 @@
 /* cred.c: the credential vault's glue (architecture §5): what the XMPP server lets us keep at a
  * password login (SCRAM SaltedPassword, FAST token; the password itself only when configured)
  * is sealed by auth/vault and stored; a password-less login (WebAuthn, TOTP, refresh, a token
- * whose user has no session) re-opens the session from it. */
+ * whose user has no session) re-opens the session from it, and so does a session reconnecting
+ * after an upstream loss (api_get_credential). Entries the server refuses are dropped. */
 #include "api/api_int.h"
 
 #include <errno.h>
@@ -108,6 +109,14 @@ static void ensure_free(struct api_ensure *e)
 
 static void ensure_next(struct api_ensure *e);
 
+void api_on_credential_refused(const char *username, const char *kind, int status, void *data)
+{
+    struct api_deps *d = data;
+    /* out of date: drop it so the next password login stores a fresh one */
+    log_info("entry_stale", "user=%s kind=%s err=%s", username, kind, log_errname(status));
+    store_vault_delete(d->db, username, kind, NULL, NULL);
+}
+
 static void ensure_login_done(struct session_mgr *mgr, int status, struct session *s, void *data)
 {
     struct api_ensure *e = data;
@@ -120,9 +129,7 @@ static void ensure_login_done(struct session_mgr *mgr, int status, struct sessio
     }
     const char *kind = cand_kind[e->tried - 1];
     if (status == -ESTALE || status == -EACCES || status == -ENOTSUP) {
-        /* out of date: drop it so the next password login stores a fresh one */
-        log_info("entry_stale", "user=%s kind=%s err=%s", e->user, kind, log_errname(status));
-        store_vault_delete(e->d->db, e->user, kind, NULL, NULL);
+        api_on_credential_refused(e->user, kind, status, e->d);
         ensure_next(e);
         return;
     }
@@ -205,6 +212,88 @@ static void ensure_next(struct api_ensure *e)
         e->cb(-ENOKEY, NULL, e->data);
         ensure_free(e);
     }
+}
+
+/* ---- a credential for a reconnecting session ---- */
+
+struct cred_fetch {
+    struct api_deps *d;
+    char user[API_USER_MAX];
+    session_cred_cb *cb;
+    void *arg;
+};
+
+/* Opens and parses the entry of kind i among ent; 0 with cred filled (pointing into the
+ * out-parameters), or -ENOENT. */
+static int fetch_candidate(struct cred_fetch *f, const struct store_vault_entry *ent, size_t n,
+                           int i, struct session_cred *cred, struct xmpp_scram_cred *scram,
+                           struct xmpp_fast_token *fast, uint8_t **plain, size_t *plain_len)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (strcmp(ent[k].kind, cand_kind[i]) != 0)
+            continue;
+        *plain = vault_open(f->d->vault_key, f->user, ent[k].kind, ent[k].blob, ent[k].blob_len,
+                            plain_len);
+        if (*plain == NULL) {
+            log_warn("entry_unreadable", "user=%s kind=%s", f->user, ent[k].kind);
+            return -ENOENT;
+        }
+        if (i == CAND_FAST && parse_fast(*plain, fast))
+            cred->fast = fast;
+        else if (i == CAND_SCRAM && parse_scram(*plain, scram))
+            cred->scram = scram;
+        else if (i == CAND_PASSWORD)
+            cred->password = (const char *)*plain;
+        else
+            return -ENOENT;
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static void fetch_got(int status, const struct store_vault_entry *ent, size_t n, void *data)
+{
+    struct cred_fetch *f = data;
+    if (status < 0) {
+        f->cb(status == -ENOENT ? -ENOKEY : status, NULL, f->arg);
+        mem_free(f);
+        return;
+    }
+    int rc = -ENOKEY;
+    for (int i = 0; i < CAND_N && rc != 0; i++) {
+        if (i == CAND_PASSWORD && !f->d->store_password)
+            continue; /* kept from an earlier configuration: not used now */
+        struct session_cred cred = { 0 };
+        struct xmpp_scram_cred scram;
+        struct xmpp_fast_token fast;
+        uint8_t *plain = NULL;
+        size_t plain_len = 0;
+        if (fetch_candidate(f, ent, n, i, &cred, &scram, &fast, &plain, &plain_len) == 0) {
+            log_debug("reconnect_cred", "user=%s kind=%s", f->user, cand_kind[i]);
+            f->cb(0, &cred, f->arg);
+            rc = 0;
+        }
+        OPENSSL_cleanse(&scram, sizeof(scram));
+        OPENSSL_cleanse(&fast, sizeof(fast));
+        if (plain != NULL) {
+            OPENSSL_cleanse(plain, plain_len);
+            mem_free(plain);
+        }
+    }
+    if (rc != 0)
+        f->cb(rc, NULL, f->arg);
+    mem_free(f);
+}
+
+void api_get_credential(const char *username, session_cred_cb *cb, void *arg, void *data)
+{
+    struct api_deps *d = data;
+    struct cred_fetch *f = mem_calloc(1, sizeof(*f));
+    f->d = d;
+    snprintf(f->user, sizeof(f->user), "%s", username);
+    f->cb = cb;
+    f->arg = arg;
+    store_vault_get(d->db, username, fetch_got, f); /* answers on a later loop turn */
 }
 
 static void ensure_vault_got(int status, const struct store_vault_entry *ent, size_t n, void *data)

@@ -76,6 +76,14 @@ static const struct config_key keys[] = {
       "the user (reference behaviour); tab: it revokes only the presented token and its "
       "refresh family and closes that tab's event streams, and the session stays while other "
       "streams are open (else it closes)." },
+    { "session.reconnect_max", CONFIG_DURATION, "5m", 0, DAY, NULL,
+      "How long a session whose XMPP stream was lost keeps reconnecting (sinks stay attached, "
+      "sends are queued) before it ends with session-closed; 0 ends it at once." },
+    { "session.reconnect_rate", CONFIG_INT, "50", 1, 100000, NULL,
+      "Most reconnection attempts started per second, all sessions together (paces the "
+      "reconnect storm after a server restart; each session also backs off 0.5 s to 30 s)." },
+    { "session.reconnect_queue", CONFIG_INT, "500", 1, 100000, NULL,
+      "Stanzas kept per session while it reconnects (at most 512 KiB); sends beyond get 503." },
     { "http.trusted_proxies", CONFIG_STR, "", 0, 0, NULL,
       "Comma-separated addresses or CIDR blocks of reverse proxies whose X-Forwarded-For is "
       "believed (client address for rate limits); empty: the socket peer is the client." },

@@ -1,4 +1,6 @@
-/* session.c: the registry, login, lifecycle, sinks and expiry of user sessions. */
+/* session.c: the registry, login, lifecycle, sinks and expiry of user sessions. Reconnection
+ * after an upstream loss is in session_reconnect.c, IQ waiters and protocol duties in
+ * session_iq.c. */
 #include "session/session_int.h"
 
 #include <errno.h>
@@ -20,8 +22,12 @@
 #define SHUTDOWN_GRACE_MS  3000
 #define LOGIN_MAX_ATTEMPTS 3
 
-static void session_end(struct session *s, const char *reason, bool graceful);
 static void login_start(struct session_login *l);
+
+bool session__alive(const struct session *s)
+{
+    return s->state == SESSION_ONLINE || s->state == SESSION_RECONNECTING;
+}
 
 /* ---- deferred calls ---- */
 
@@ -132,7 +138,7 @@ static void login_fail_deferred(void *arg)
     }
     /* status 0: a trusted open found the session online; answer with it if it still is */
     struct session *s = map_get(l->mgr->by_user, l->username);
-    if (s != NULL && s->state == SESSION_ONLINE)
+    if (s != NULL && session__alive(s))
         login_finish(l, 0, s);
     else
         login_start(l);
@@ -160,28 +166,11 @@ void session_login_cancel(struct session_login *l)
     login_free(l); /* also frees an auth-only stream: its callback will not run */
 }
 
-/* Hands what the vault may keep from a successful authentication to on_credential. */
-static void report_credential(struct session_mgr *mgr, const char *username,
-                              const struct xmpp_stream *st)
-{
-    if (mgr->o.on_credential == NULL || st == NULL)
-        return;
-    struct xmpp_scram_cred scram;
-    struct xmpp_fast_token fast;
-    bool have_scram = xmpp_stream_scram_cred(st, &scram) == 0;
-    bool have_fast = xmpp_stream_fast_token(st, &fast) == 0;
-    if (have_scram || have_fast)
-        mgr->o.on_credential(username, have_scram ? &scram : NULL, have_fast ? &fast : NULL,
-                             mgr->o.data);
-    OPENSSL_cleanse(&scram, sizeof(scram));
-    OPENSSL_cleanse(&fast, sizeof(fast));
-}
-
 static void verify_on_ready(struct xmpp_stream *st, int status, void *data)
 {
     struct session_login *l = data;
     if (status == 0 && l->cb != NULL)
-        report_credential(l->mgr, l->username, st);
+        session__report_credential(l->mgr, l->username, st);
     xmpp_stream_free(l->verify);
     l->verify = NULL;
     if (l->cb == NULL) { /* cancelled */
@@ -193,7 +182,7 @@ static void verify_on_ready(struct xmpp_stream *st, int status, void *data)
         return;
     }
     struct session *s = map_get(l->mgr->by_user, l->username);
-    if (s != NULL && s->state == SESSION_ONLINE) {
+    if (s != NULL && session__alive(s)) {
         login_finish(l, 0, s);
         return;
     }
@@ -202,69 +191,27 @@ static void verify_on_ready(struct xmpp_stream *st, int status, void *data)
 
 static const struct xmpp_stream_cbs verify_cbs = { .on_ready = verify_on_ready };
 
-/* The SASL2 user-agent id of a user: a UUID derived from the seed and the username, stable
- * across restarts (FAST tokens are bound to it). */
-static void user_agent_id(const struct session_mgr *mgr, const char *user, char out[37])
+static void login_opts(struct session_login *l, struct xmpp_stream_opts *o, const char *resource,
+                       bool auth_only, char ua[37])
 {
-    uint8_t md[32];
-    unsigned int mdlen = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    EVP_DigestUpdate(ctx, mgr->ua_seed, sizeof(mgr->ua_seed));
-    EVP_DigestUpdate(ctx, user, strlen(user));
-    EVP_DigestFinal_ex(ctx, md, &mdlen);
-    EVP_MD_CTX_free(ctx);
-    md[6] = (uint8_t)((md[6] & 0x0f) | 0x50); /* version 5 style, variant 10 */
-    md[8] = (uint8_t)((md[8] & 0x3f) | 0x80);
-    static const char hex[] = "0123456789abcdef";
-    char *p = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = hex[md[i] >> 4];
-        *p++ = hex[md[i] & 15];
-    }
-    *p = '\0';
+    struct session_cred cred = { .password = l->password, .scram = l->scram, .fast = l->fast };
+    session__stream_opts(l->mgr, o, l->username, &cred, resource, auth_only, ua);
 }
 
-static void stream_opts(struct session_mgr *mgr, struct xmpp_stream_opts *o,
-                        const struct session_login *l, const char *resource, bool auth_only,
-                        char ua[37])
-{
-    memset(o, 0, sizeof(*o));
-    o->host = mgr->host;
-    o->port = mgr->o.port;
-    o->domain = mgr->domain;
-    o->username = l->username;
-    o->password = l->password;
-    o->scram = l->password ? NULL : l->scram;
-    o->fast = l->password || l->scram ? NULL : l->fast;
-    o->request_fast = mgr->o.request_fast;
-    user_agent_id(mgr, l->username, ua);
-    o->user_agent_id = ua;
-    o->resource = resource;
-    o->tls = mgr->o.tls_mode;
-    o->tls_ctx = mgr->o.tls;
-    o->tick = mgr->o.tick;
-    o->connect_timeout_ms = mgr->o.connect_timeout_ms;
-    o->max_stanza = mgr->o.max_stanza;
-    o->auth_only = auth_only;
-    o->sm = !auth_only;
-}
-
-/* Verifies the password of a login for an online session with an auth-only stream. */
+/* Verifies the password of a login for an online (or reconnecting) session with an auth-only
+ * stream. */
 static void login_verify(struct session_login *l)
 {
-    if (l->trusted) { /* authenticated by the caller: the online session is the answer */
+    if (l->trusted) { /* authenticated by the caller: the live session is the answer */
         struct session *s = map_get(l->mgr->by_user, l->username);
-        if (s != NULL && s->state == SESSION_ONLINE) {
+        if (s != NULL && session__alive(s)) {
             login_finish(l, 0, s);
             return;
         }
     }
     struct xmpp_stream_opts o;
     char ua[37];
-    stream_opts(l->mgr, &o, l, NULL, true, ua);
+    login_opts(l, &o, NULL, true, ua);
     int rc = xmpp_stream_open(l->mgr->o.loop, &o, &verify_cbs, l, &l->verify);
     if (rc < 0)
         login_fail_later(l, rc);
@@ -273,13 +220,11 @@ static void login_verify(struct session_login *l)
 /* ---- sessions ---- */
 
 static void stream_on_ready(struct xmpp_stream *st, int status, void *data);
-static void stream_on_stanza(struct xmpp_stream *st, struct xmpp_stanza *stanza, void *data);
-static void stream_on_closed(struct xmpp_stream *st, int status, const char *reason, void *data);
 
 static const struct xmpp_stream_cbs session_cbs = {
     .on_ready = stream_on_ready,
-    .on_stanza = stream_on_stanza,
-    .on_closed = stream_on_closed,
+    .on_stanza = session__stream_on_stanza,
+    .on_closed = session__stream_on_closed,
 };
 
 static void session_free(struct session *s)
@@ -294,7 +239,10 @@ static void session_free(struct session *s)
     mgr->n_all--;
     if (map_get(mgr->by_user, s->username) == s)
         map_remove(mgr->by_user, s->username);
+    session__reconnect_cleanup(s);
     events_log_free(s->log);
+    mem_free(s->resource);
+    mem_free(s->jid);
     mem_free(s->username);
     mem_free(s->bare);
     mem_free(s->name);
@@ -338,7 +286,7 @@ static void login_start(struct session_login *l)
         return;
     }
     struct session *s = map_get(mgr->by_user, l->username);
-    if (s != NULL && s->state == SESSION_ONLINE) {
+    if (s != NULL && session__alive(s)) {
         if (l->trusted)
             login_fail_later(l, 0); /* answers with the session on the next turn */
         else
@@ -365,9 +313,10 @@ static void login_start(struct session_login *l)
     char rnd[17];
     rnd_hex(rnd, 8);
     snprintf(resource, sizeof(resource), "%s%s", mgr->resource_prefix, rnd);
+    s->resource = mem_strdup(resource);
     struct xmpp_stream_opts o;
     char ua[37];
-    stream_opts(mgr, &o, l, resource, false, ua);
+    login_opts(l, &o, resource, false, ua);
     int rc = xmpp_stream_open(mgr->o.loop, &o, &session_cbs, s, &s->stream);
     if (rc < 0) {
         s->stream_done = true;
@@ -419,10 +368,10 @@ int session_register(struct session_mgr *mgr, const char *username, const char *
 {
     if (!xmpp_jid_local_valid(username) || password == NULL || *password == '\0')
         return -EINVAL;
-    struct session_login l = { .username = (char *)username, .password = (char *)password };
+    struct session_cred cred = { .password = password };
     struct xmpp_stream_opts o;
     char ua[37];
-    stream_opts(mgr, &o, &l, NULL, false, ua);
+    session__stream_opts(mgr, &o, username, &cred, NULL, false, ua);
     o.request_fast = false;
     return xmpp_register(mgr->o.loop, &o, cb, data, out);
 }
@@ -497,6 +446,20 @@ static void on_roster(struct session *s, int status, const struct xmpp_stanza *r
     (void)data; /* the roster cache arrives with the REST surface; the result is an event */
 }
 
+void session__announce(struct session *s)
+{
+    /* RFC 6121: roster first, then initial presence */
+    struct xmpp_stanza *iq = xmpp_stanza_new("iq", XMPP_NS_CLIENT);
+    xmpp_stanza_set_attr(iq, "type", "get");
+    xmpp_stanza_add_child(iq, "query", "jabber:iq:roster");
+    session_send_iq(s, iq, 0, on_roster, NULL);
+    xmpp_stanza_unref(iq);
+
+    struct xmpp_stanza *pres = xmpp_stanza_new("presence", XMPP_NS_CLIENT);
+    session_send(s, pres);
+    xmpp_stanza_unref(pres);
+}
+
 static void stream_on_ready(struct xmpp_stream *st, int status, void *data)
 {
     struct session *s = data;
@@ -523,21 +486,13 @@ static void stream_on_ready(struct xmpp_stream *st, int status, void *data)
         session_free_later(s);
         return;
     }
-    report_credential(s->mgr, s->username, s->stream);
-    s->setup_pending = 1; /* the vCard; session__sync_start adds its own step */
-    session__sync_start(s);
-    /* RFC 6121: roster first, then initial presence; vCard for onConnect's name/email */
+    session__report_credential(s->mgr, s->username, s->stream);
+    s->jid = mem_strdup(xmpp_stream_jid(s->stream));
+    s->setup_pending = 1;   /* the vCard; session__sync_start adds its own step */
+    session__announce(s);   /* roster, initial presence */
+    session__sync_start(s); /* carbons, client state */
+    /* vCard for onConnect's name/email */
     struct xmpp_stanza *iq = xmpp_stanza_new("iq", XMPP_NS_CLIENT);
-    xmpp_stanza_set_attr(iq, "type", "get");
-    xmpp_stanza_add_child(iq, "query", "jabber:iq:roster");
-    session_send_iq(s, iq, 0, on_roster, NULL);
-    xmpp_stanza_unref(iq);
-
-    struct xmpp_stanza *pres = xmpp_stanza_new("presence", XMPP_NS_CLIENT);
-    session_send(s, pres);
-    xmpp_stanza_unref(pres);
-
-    iq = xmpp_stanza_new("iq", XMPP_NS_CLIENT);
     xmpp_stanza_set_attr(iq, "type", "get");
     xmpp_stanza_add_child(iq, "vCard", "vcard-temp");
     if (session_send_iq(s, iq, VCARD_TIMEOUT_MS, on_vcard, NULL) < 0)
@@ -545,31 +500,28 @@ static void stream_on_ready(struct xmpp_stream *st, int status, void *data)
     xmpp_stanza_unref(iq);
 }
 
-static void stream_on_stanza(struct xmpp_stream *st, struct xmpp_stanza *stanza, void *data)
+void session__stream_on_stanza(struct xmpp_stream *st, struct xmpp_stanza *stanza, void *data)
 {
     (void)st;
     session__on_stanza(data, stanza);
 }
 
-static void stream_on_closed(struct xmpp_stream *st, int status, const char *reason, void *data)
+void session__stream_on_closed(struct xmpp_stream *st, int status, const char *reason, void *data)
 {
     struct session *s = data;
-    (void)st;
-    if (s->state != SESSION_CLOSING)
-        log_warn("upstream_lost", "jid=%s err=%s reason=%s", s->bare, log_errname(status),
-                 reason ? reason : "");
+    if (s->state != SESSION_CLOSING) {
+        session__upstream_lost(s, st, status, reason); /* frees the stream */
+        return;
+    }
     xmpp_stream_free(s->stream);
     s->stream = NULL;
     s->stream_done = true;
-    if (s->state != SESSION_CLOSING)
-        session_end(s, "session-closed", false);
-    else
-        session_free_later(s);
+    session_free_later(s);
 }
 
 /* Ends a session: sinks get onDisconnect and are closed, waiters fail, the stream closes
  * (politely when graceful), the API layer is told. The memory goes once the stream is gone. */
-static void session_end(struct session *s, const char *reason, bool graceful)
+void session__end(struct session *s, const char *reason, bool graceful)
 {
     if (s->state == SESSION_CLOSING)
         return;
@@ -578,10 +530,16 @@ static void session_end(struct session *s, const char *reason, bool graceful)
     s->state = SESSION_CLOSING;
     if (map_get(mgr->by_user, s->username) == s)
         map_remove(mgr->by_user, s->username);
-    log_info("session_end", "jid=%s reason=%s sinks=%zu", s->bare, reason, s->n_sinks);
+    if (was_online && graceful)
+        session__drain(s); /* what still waits goes out before the unavailable presence */
+    size_t undelivered = session__reconnect_cleanup(s);
+    log_info("session_end", "jid=%s reason=%s sinks=%zu undelivered=%zu", s->bare, reason,
+             s->n_sinks, undelivered);
 
     json_t *p = json_object();
     json_object_set_new(p, "reason", json_string(reason));
+    if (undelivered > 0) /* messages accepted while reconnecting, or never acknowledged */
+        json_object_set_new(p, "undelivered", json_integer((json_int_t)undelivered));
     events_log_push(s->log, "onDisconnect", p);
     while (s->sinks) {
         struct session_sinkref *r = s->sinks;
@@ -623,7 +581,7 @@ static void session_end(struct session *s, const char *reason, bool graceful)
 
 void session_logout(struct session *s)
 {
-    session_end(s, "logout", true);
+    session__end(s, "logout", true);
 }
 
 /* ---- sinks ---- */
@@ -675,7 +633,12 @@ size_t session_sink_count(const struct session *s)
 struct session *session_find(struct session_mgr *mgr, const char *username)
 {
     struct session *s = map_get(mgr->by_user, username);
-    return s && s->state == SESSION_ONLINE ? s : NULL;
+    return s && session__alive(s) ? s : NULL;
+}
+
+bool session_reconnecting(const struct session *s)
+{
+    return s->state == SESSION_RECONNECTING;
 }
 
 const char *session_username(const struct session *s)
@@ -685,7 +648,7 @@ const char *session_username(const struct session *s)
 
 const char *session_jid(const struct session *s)
 {
-    return s->stream ? xmpp_stream_jid(s->stream) : s->bare;
+    return s->jid ? s->jid : s->bare;
 }
 
 const char *session_name(const struct session *s)
@@ -705,6 +668,8 @@ void session_touch(struct session *s)
 
 int session_send(struct session *s, const struct xmpp_stanza *st)
 {
+    if (s->state == SESSION_RECONNECTING || (s->state == SESSION_ONLINE && s->outq.n > 0))
+        return session__queue(s, st); /* after what waits, in order */
     if (s->state == SESSION_CLOSING || s->stream == NULL)
         return -ENOTCONN;
     return xmpp_stream_send(s->stream, st);
@@ -718,16 +683,19 @@ static void mgr_on_tick(struct tick *t, uint64_t now_ms, void *data)
 {
     struct session_mgr *mgr = data;
     (void)t;
+    session__pace(mgr, now_ms);
     for (struct session *s = mgr->all, *next; s; s = next) {
         next = s->next;
         if (s->iqs)
             session__expire_iqs(s, now_ms);
+        if (s->state == SESSION_RECONNECTING || s->outq.n > 0)
+            session__reconnect_step(s, now_ms);
         if (s->state != SESSION_ONLINE)
             continue;
         if (s->n_sinks == 0 && s->linger_deadline_ms && now_ms >= s->linger_deadline_ms)
-            session_end(s, "linger-expired", true);
+            session__end(s, "linger-expired", true);
         else if (s->n_sinks == 0 && now_ms - s->last_activity_ms >= mgr->o.idle_timeout_ms)
-            session_end(s, "idle", true);
+            session__end(s, "idle", true);
     }
     if (mgr->freeing)
         mgr_maybe_done(mgr);
@@ -814,7 +782,7 @@ void session_mgr_free(struct session_mgr *mgr, void (*done)(void *data), void *d
     mgr->free_data = data;
     for (struct session *s = mgr->all, *next; s; s = next) {
         next = s->next;
-        session_end(s, "shutdown", true);
+        session__end(s, "shutdown", true);
     }
     mgr->free_deadline_ms = tick_now(mgr->o.tick) + SHUTDOWN_GRACE_MS;
     mgr_maybe_done(mgr);

@@ -1,13 +1,16 @@
 /* session.h: one upstream XMPP session per user (bare JID), shared by every token, tab, REST
  * call and event stream of that user. Owns the registry, the lifecycle
- * (connecting -> online -> closing -> gone), IQ waiters with deadlines, the protocol duties of a
- * well-behaved client (XEP-0199 ping and XEP-0030 disco#info answers, roster push acks,
+ * (connecting -> online <-> reconnecting -> closing -> gone), reconnection after an upstream
+ * loss (XEP-0198 resumption, else a fresh stream from the credential vault; back-off with
+ * jitter per session, a global pace of attempts), IQ waiters with deadlines, the protocol duties of
+ * a well-behaved client (XEP-0199 ping and XEP-0030 disco#info answers, roster push acks,
  * service-unavailable for other requests, auto-approval of subscription requests as the
  * reference's accept_all), the user's event log (events/) and the sinks attached to it.
  * Never formats JSON for browsers beyond handing payloads to events/. Loop thread only.
  * Keeps tabs and the user's other clients in step: XEP-0280 carbons, an echo event for messages
  * sent through the gateway, XEP-0352 client state (inactive while no sink is attached).
- * Specs: RFC 6120, RFC 6121, XEP-0030, XEP-0199, XEP-0280, XEP-0352, contract §2.6. */
+ * Specs: RFC 6120, RFC 6121, XEP-0030, XEP-0198, XEP-0199, XEP-0280, XEP-0352, contract
+ * §2.6. */
 #ifndef SPARKGATE_SESSION_SESSION_H
 #define SPARKGATE_SESSION_SESSION_H
 
@@ -21,10 +24,16 @@
 #include "xmpp/stream.h"
 
 struct session;
+struct session_cred;
 struct session_mgr;
 struct session_login;
 struct tick;
 struct xmpp_stanza;
+
+/* The answer to session_mgr_opts.get_credential: status 0 with the credential to present
+ * (borrowed for the call), -ENOKEY when none is usable (the session gives up), or another
+ * negative errno for a transient failure (the session retries after its back-off). */
+typedef void session_cred_cb(int status, const struct session_cred *cred, void *arg);
 
 struct session_mgr_opts {
     uv_loop_t *loop;
@@ -56,6 +65,25 @@ struct session_mgr_opts {
      * attached (before the event goes into the ring): the "no live sink" signal Web Push uses.
      * payload is borrowed for the call. Optional. */
     void (*on_unseen)(const char *username, const char *name, json_t *payload, void *data);
+    /* Upstream loss (network, server restart or shutdown; not a conflict or not-authorized
+     * stream error): the session stays (sinks attached, "sparkgate.reconnecting" event),
+     * keeps what is sent meanwhile (up to reconnect_queue stanzas) and reconnects, first
+     * resuming with XEP-0198, else with a fresh stream that binds, fetches the roster, sends
+     * initial presence and resends what the server never acknowledged; then it pushes
+     * "sparkgate.reconnected" {"resumed", "downtime_ms", "resent"}. Attempts back off per
+     * session (0.5 s doubling to 30 s, full jitter) and start at most reconnect_rate per second
+     * in all. After reconnect_max_ms without success (or when get_credential finds nothing
+     * usable) the session ends with "session-closed" as before. reconnect_max_ms == 0 or
+     * get_credential == NULL: no reconnection. */
+    uint64_t reconnect_max_ms;
+    unsigned reconnect_rate; /* attempts started per second, all sessions together (>= 1) */
+    size_t reconnect_queue;  /* stanzas kept per session while reconnecting (0: 500) */
+    /* Asks for a credential to re-open username's stream (architecture §5). cb(arg) runs
+     * exactly once, never inside the call. */
+    void (*get_credential)(const char *username, session_cred_cb *cb, void *arg, void *data);
+    /* The server refused what get_credential gave (status -EACCES, -ESTALE or -ENOTSUP):
+     * drop it, so the next call offers the next one. kind: "fast", "scram" or "password". */
+    void (*on_credential_refused)(const char *username, const char *kind, int status, void *data);
     /* Request FAST tokens (XEP-0484) from servers that offer them. */
     bool request_fast;
     /* Secret seed for the per-user SASL2 user-agent ids FAST tokens are bound to (stable across
@@ -114,10 +142,12 @@ int session_register(struct session_mgr *mgr, const char *username, const char *
 
 /* --- lookup and activity --- */
 
-/* The online session of username (local part), or NULL. */
+/* The session of username (local part) when online or reconnecting, or NULL. */
 struct session *session_find(struct session_mgr *mgr, const char *username);
+/* True while the upstream is lost and the session reconnects. */
+bool session_reconnecting(const struct session *s);
 const char *session_username(const struct session *s);
-/* The bound full JID (user@domain/sparkweb-xxxx). */
+/* The bound full JID (user@domain/sparkweb-xxxx), the last one while reconnecting. */
 const char *session_jid(const struct session *s);
 /* vCard FN / EMAIL fetched at login, or NULL. */
 const char *session_name(const struct session *s);
@@ -127,7 +157,10 @@ void session_touch(struct session *s);
 
 /* --- sending --- */
 
-/* Sends a stanza on the user's stream. 0, -ENOTCONN (closing), -ENOBUFS (backlog full). */
+/* Sends a stanza on the user's stream. 0 means it is written or queued for delivery: while
+ * reconnecting it waits in the session's queue, and with XEP-0198 a stanza the server never
+ * acknowledged is sent again after a reconnection. -ENOTCONN (closing), -ENOBUFS (backlog or
+ * queue full: nothing was kept). */
 int session_send(struct session *s, const struct xmpp_stanza *st);
 /* After a message the user sent was handed to the stream: pushes its event (chatapi.chat with
  * "sent": true, events_sent_message) to the user's log, so every tab shows it. Messages without
@@ -135,12 +168,15 @@ int session_send(struct session *s, const struct xmpp_stanza *st);
 void session_echo_sent(struct session *s, const struct xmpp_stanza *msg);
 
 /* status 0: reply is the result or error IQ (XMPP errors are data); -ETIMEDOUT;
- * -ECANCELED when the session ends first. */
+ * -ECANCELED when the session ends first; -ECONNRESET when the upstream was lost and could
+ * not be resumed, so the answer went with the old stream. */
 typedef void session_iq_cb(struct session *s, int status, const struct xmpp_stanza *reply,
                            void *data);
-/* Sends an IQ (its id is replaced by a session-unique one) and waits for the answer. timeout_ms
- * 0 uses iq_timeout. Returns a positive waiter id (for session_iq_cancel), or a negative errno
- * when it could not be sent (cb never runs then). cb never runs inside this call. */
+/* Sends an IQ (its id is replaced by a session-unique one) and waits for the answer (queued
+ * like session_send while reconnecting; an IQ whose answer was lost with the upstream fails
+ * with -ECONNRESET). timeout_ms 0 uses iq_timeout. Returns a positive waiter id (for
+ * session_iq_cancel), or a negative errno when it could not be sent (cb never runs then). cb never
+ * runs inside this call. */
 int64_t session_send_iq(struct session *s, struct xmpp_stanza *iq, uint64_t timeout_ms,
                         session_iq_cb *cb, void *data);
 /* The callback of that waiter will not run. Unknown ids are ignored. */

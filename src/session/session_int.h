@@ -10,7 +10,31 @@
 enum session_state {
     SESSION_CONNECTING,
     SESSION_ONLINE,
+    SESSION_RECONNECTING, /* upstream lost; sinks stay, sends are queued */
     SESSION_CLOSING,
+};
+
+#define SESSION_BACKOFF_BASE_MS 500
+#define SESSION_BACKOFF_CAP_MS  30000
+#define SESSION_OUTQ_DEFAULT    500
+#define SESSION_OUTQ_MAX_BYTES  ((size_t)512 << 10)
+#define SESSION_DEDUP_LEN       128 /* recent inbound messages remembered for duplicates */
+
+/* A stanza accepted for delivery but not written yet (serialised). */
+struct session_outq_item {
+    struct session_outq_item *next;
+    size_t len;
+    char xml[];
+};
+
+struct session_outq {
+    struct session_outq_item *head, *tail;
+    size_t n, bytes;
+};
+
+/* A pending get_credential; orphaned (s = NULL) when the session ends first. */
+struct session_credreq {
+    struct session *s;
 };
 
 struct session_sinkref {
@@ -29,6 +53,7 @@ struct iq_waiter {
     uint64_t deadline_ms;
     session_iq_cb *cb;
     void *data;
+    bool lost; /* sent on a stream that was lost: its answer may have gone with it */
 };
 
 struct session {
@@ -54,6 +79,21 @@ struct session {
     bool carbons;                  /* XEP-0280 enabled on the stream */
     bool csi_inactive;             /* XEP-0352: the last state sent was <inactive/> */
     bool reap;                     /* free on the next deferred pass */
+
+    /* reconnection (session_reconnect.c) */
+    char *resource;           /* asked for again on every stream */
+    char *jid;                /* the last bound full JID */
+    struct xmpp_sm *sm;       /* XEP-0198 state of the lost stream */
+    struct session_outq outq; /* accepted, not written yet (in order) */
+    struct session_credreq *credreq;
+    char cred_kind[12];                /* "fast", "scram", "password" of the running attempt */
+    bool attempt_running;              /* a credential request or a stream in progress */
+    unsigned attempts;                 /* failed attempts since the loss */
+    uint64_t down_since_ms;            /* when the upstream was lost */
+    uint64_t retry_at_ms;              /* next attempt, once pacing allows */
+    uint64_t failed_at_ms;             /* when the last attempt failed */
+    uint64_t dedup[SESSION_DEDUP_LEN]; /* hashes of recent inbound messages */
+    size_t dedup_pos;
 };
 
 struct session_login {
@@ -90,6 +130,9 @@ struct session_mgr {
     struct defer_item *defer_head, *defer_tail;
     bool freeing;
     bool reap_pending;
+    double tokens; /* reconnect attempts that may start now (token bucket) */
+    uint64_t tokens_ms;
+    uint64_t reconnected_ms; /* the last successful reconnection: the server is back */
     void (*free_done)(void *);
     void *free_data;
     uint64_t free_deadline_ms;
@@ -98,12 +141,55 @@ struct session_mgr {
 /* Runs fn(arg) on a later loop iteration. */
 void session__defer(struct session_mgr *mgr, void (*fn)(void *arg), void *arg);
 
+/* session.c */
+/* Online or reconnecting: usable by callers. */
+bool session__alive(const struct session *s);
+/* Fills stream options for username with cred (the borrowed pointers must outlive the open). */
+void session__stream_opts(struct session_mgr *mgr, struct xmpp_stream_opts *o, const char *username,
+                          const struct session_cred *cred, const char *resource, bool auth_only,
+                          char ua[37]);
+/* Hands what the vault may keep after a successful authentication to on_credential. */
+void session__report_credential(struct session_mgr *mgr, const char *username,
+                                const struct xmpp_stream *st);
+/* The stream callbacks of a bound session stream. */
+void session__stream_on_stanza(struct xmpp_stream *st, struct xmpp_stanza *stanza, void *data);
+void session__stream_on_closed(struct xmpp_stream *st, int status, const char *reason, void *data);
+/* Ends the session (sinks told, waiters failed, on_session_end called). */
+void session__end(struct session *s, const char *reason, bool graceful);
+/* The roster request and initial presence of a new binding (RFC 6121 order). */
+void session__announce(struct session *s);
+
+/* session_reconnect.c */
+/* The bound stream st was lost (on_closed with status). Starts reconnecting, or ends the
+ * session when the reason forbids it or reconnection is off. */
+void session__upstream_lost(struct session *s, struct xmpp_stream *st, int status,
+                            const char *reason);
+/* Per tick, once: refills the pace of reconnection attempts. */
+void session__pace(struct session_mgr *mgr, uint64_t now_ms);
+/* Per tick, for a session reconnecting or with a queue: starts its attempt when due and the
+ * pace allows, gives up once it has been down too long, or drains its queue once online. */
+void session__reconnect_step(struct session *s, uint64_t now_ms);
+/* Keeps a stanza for later (reconnecting, or the queue is not empty yet). 0 or -ENOBUFS. */
+int session__queue(struct session *s, const struct xmpp_stanza *st);
+/* Writes queued stanzas while the stream takes them. */
+void session__drain(struct session *s);
+/* Releases the reconnection state of an ending session; returns how many queued or
+ * unacknowledged messages are given up. */
+size_t session__reconnect_cleanup(struct session *s);
+
 /* Handles one inbound stanza: IQ waiters, protocol duties, events. */
 void session__on_stanza(struct session *s, struct xmpp_stanza *st);
 /* Fails every IQ waiter with status (and frees them). */
 void session__fail_iqs(struct session *s, int status);
 /* Fires expired IQ deadlines. */
 void session__expire_iqs(struct session *s, uint64_t now_ms);
+/* Fails the waiters marked lost with status (0: only clears the marks). */
+void session__fail_lost_iqs(struct session *s, int status);
+/* The waiter of an IQ id, or NULL. */
+struct iq_waiter *session__find_iq(struct session *s, const char *id);
+/* True when st is a message already seen recently (same sender, id and body): a copy the
+ * server or the sender delivered again around a reconnection. Remembers it otherwise. */
+bool session__duplicate(struct session *s, const struct xmpp_stanza *st);
 
 /* session_sync.c: keeping the user's tabs and other clients in step. */
 /* After bind: asks the server's disco#info and enables XEP-0280 carbons when offered; counts

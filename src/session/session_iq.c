@@ -1,4 +1,5 @@
-/* session_iq.c: IQ waiters and the protocol duties of a well-behaved client. */
+/* session_iq.c: IQ waiters, the protocol duties of a well-behaved client, and the filter of
+ * inbound messages delivered twice around a reconnection. */
 #include "session/session_int.h"
 
 #include <errno.h>
@@ -30,7 +31,10 @@ static const char *const disco_features[] = {
 int64_t session_send_iq(struct session *s, struct xmpp_stanza *iq, uint64_t timeout_ms,
                         session_iq_cb *cb, void *data)
 {
-    if (s->state == SESSION_CLOSING || s->stream == NULL || xmpp_stream_jid(s->stream) == NULL)
+    /* while reconnecting (or while older stanzas still wait) the request waits in order */
+    bool queue = s->state == SESSION_RECONNECTING || (s->state == SESSION_ONLINE && s->outq.n > 0);
+    if (s->state == SESSION_CLOSING ||
+        (!queue && (s->stream == NULL || xmpp_stream_jid(s->stream) == NULL)))
         return -ENOTCONN;
     struct iq_waiter *w = mem_calloc(1, sizeof(*w));
     w->id = ++s->next_iq;
@@ -41,7 +45,7 @@ int64_t session_send_iq(struct session *s, struct xmpp_stanza *iq, uint64_t time
     w->deadline_ms = tick_now(s->mgr->o.tick) + (timeout_ms ? timeout_ms : s->mgr->o.iq_timeout_ms);
     w->cb = cb;
     w->data = data;
-    int rc = xmpp_stream_send(s->stream, iq);
+    int rc = queue ? session__queue(s, iq) : xmpp_stream_send(s->stream, iq);
     if (rc < 0) {
         mem_free(w->to);
         mem_free(w);
@@ -77,6 +81,33 @@ void session__fail_iqs(struct session *s, int status)
         s->iqs = w->next;
         w->cb(s, status, NULL, w->data);
         waiter_free(w);
+    }
+}
+
+struct iq_waiter *session__find_iq(struct session *s, const char *id)
+{
+    for (struct iq_waiter *w = s->iqs; id != NULL && w != NULL; w = w->next) {
+        if (strcmp(w->idstr, id) == 0)
+            return w;
+    }
+    return NULL;
+}
+
+void session__fail_lost_iqs(struct session *s, int status)
+{
+    struct iq_waiter **pp = &s->iqs;
+    while (*pp) {
+        struct iq_waiter *w = *pp;
+        if (!w->lost || status == 0) {
+            w->lost = false;
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        log_debug("iq_lost", "jid=%s id=%s", s->bare, w->idstr);
+        w->cb(s, status, NULL, w->data);
+        waiter_free(w);
+        pp = &s->iqs; /* the callback may have changed the list */
     }
 }
 
@@ -221,6 +252,46 @@ static void on_presence(struct session *s, struct xmpp_stanza *st)
     mem_free(bare);
 }
 
+/* FNV-1a over a string and its terminator. */
+static uint64_t fnv1a(uint64_t h, const char *p)
+{
+    do {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ULL;
+    } while (*p++ != '\0');
+    return h;
+}
+
+bool session__duplicate(struct session *s, const struct xmpp_stanza *st)
+{
+    if (strcmp(xmpp_stanza_name(st), "message") != 0)
+        return false;
+    const char *id = xmpp_stanza_attr(st, "id");
+    const char *from = xmpp_stanza_attr(st, "from");
+    const char *type = xmpp_stanza_attr(st, "type");
+    if (id == NULL || *id == '\0' || from == NULL)
+        return false;
+    char *body = xmpp_stanza_child_text(st, "body", NULL);
+    if (body == NULL)
+        return false; /* chat states, receipts: harmless twice, and often without unique ids */
+    char *bare = xmpp_jid_bare_of(from);
+    uint64_t h = 14695981039346656037ULL;
+    h = fnv1a(h, bare ? bare : from);
+    h = fnv1a(h, type ? type : "normal");
+    h = fnv1a(h, id);
+    h = fnv1a(h, body);
+    mem_free(bare);
+    mem_free(body);
+    h |= 1; /* 0 marks an empty slot */
+    for (size_t i = 0; i < SESSION_DEDUP_LEN; i++) {
+        if (s->dedup[i] == h)
+            return true;
+    }
+    s->dedup[s->dedup_pos] = h;
+    s->dedup_pos = (s->dedup_pos + 1) % SESSION_DEDUP_LEN;
+    return false;
+}
+
 struct emit_ctx {
     struct session *s;
 };
@@ -236,6 +307,10 @@ static void emit_event(const char *name, json_t *payload, void *data)
 
 void session__on_stanza(struct session *s, struct xmpp_stanza *st)
 {
+    if (session__duplicate(s, st)) { /* e.g. resent by its sender after a lost ack */
+        log_debug("duplicate", "jid=%s id=%s", s->bare, xmpp_stanza_attr(st, "id"));
+        return;
+    }
     struct emit_ctx ctx = { s };
     struct events_opts eo = s->mgr->o.events;
     eo.account = s->bare; /* carbons are believed from the account only */

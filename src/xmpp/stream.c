@@ -22,15 +22,6 @@
 
 #define READ_BUF_SIZE 65536
 
-/* One tick subscription per tick object, shared by every stream with a pending deadline. */
-struct xmpp__tickreg {
-    struct tick *tick;
-    struct tick_sub *sub;
-    struct xmpp_stream *head;
-    struct xmpp__tickreg *next;
-    bool in_cb;
-};
-
 struct wreq {
     uv_write_t req;
     struct xmpp_stream *s;
@@ -79,9 +70,9 @@ static void dl_push(struct xmpp_stream **head, struct xmpp_stream *s)
     s->dl_pprev = head;
 }
 
-static void reg_maybe_free(struct xmpp__tickreg *r)
+void xmpp__reg_maybe_free(struct xmpp__tickreg *r)
 {
-    if (r->head != NULL || r->in_cb)
+    if (r->head != NULL || r->sm_head != NULL || r->in_cb)
         return;
     tick_remove(r->tick, r->sub);
     for (struct xmpp__tickreg **pp = &regs; *pp; pp = &(*pp)->next) {
@@ -99,6 +90,12 @@ static void on_tick(struct tick *t, uint64_t now, void *data)
     struct xmpp__tickreg *r = data;
     struct xmpp_stream *due = NULL;
     r->in_cb = true;
+    /* XEP-0198 upkeep first: it runs no user callback, and a failure it defers is delivered
+     * by the deadline pass below */
+    for (struct xmpp_stream *s = r->sm_head, *n; s != NULL; s = n) {
+        n = s->sm_next;
+        xmpp__sm_tick(s, now);
+    }
     for (struct xmpp_stream *s = r->head, *n; s != NULL; s = n) {
         n = s->dl_next;
         if (s->has_deferred || now >= s->deadline_ms) {
@@ -125,7 +122,22 @@ static void on_tick(struct tick *t, uint64_t now, void *data)
         xmpp__leave(s);
     }
     r->in_cb = false;
-    reg_maybe_free(r);
+    xmpp__reg_maybe_free(r);
+}
+
+struct xmpp__tickreg *xmpp__reg_get(struct tick *t)
+{
+    struct xmpp__tickreg *r = regs;
+    while (r != NULL && r->tick != t)
+        r = r->next;
+    if (r == NULL) {
+        r = mem_calloc(1, sizeof(*r));
+        r->tick = t;
+        r->sub = tick_add(t, on_tick, r);
+        r->next = regs;
+        regs = r;
+    }
+    return r;
 }
 
 static void dl_set(struct xmpp_stream *s, uint64_t deadline_ms)
@@ -133,16 +145,7 @@ static void dl_set(struct xmpp_stream *s, uint64_t deadline_ms)
     s->deadline_ms = deadline_ms;
     if (s->dl_pprev != NULL)
         return;
-    struct xmpp__tickreg *r = regs;
-    while (r != NULL && r->tick != s->tick)
-        r = r->next;
-    if (r == NULL) {
-        r = mem_calloc(1, sizeof(*r));
-        r->tick = s->tick;
-        r->sub = tick_add(s->tick, on_tick, r);
-        r->next = regs;
-        regs = r;
-    }
+    struct xmpp__tickreg *r = xmpp__reg_get(s->tick);
     s->reg = r;
     dl_push(&r->head, s);
 }
@@ -153,7 +156,7 @@ static void dl_clear(struct xmpp_stream *s)
     struct xmpp__tickreg *r = s->reg;
     s->reg = NULL;
     if (r != NULL)
-        reg_maybe_free(r);
+        xmpp__reg_maybe_free(r);
 }
 
 /* --- lifetime --- */
@@ -167,6 +170,9 @@ static void release(struct xmpp_stream *s)
         uv_freeaddrinfo(s->ai);
     for (size_t i = 0; i < s->n_early; i++)
         xmpp_stanza_unref(s->early[i]);
+    xmpp__sm_free(s->sm);
+    xmpp__sm_free(s->resume_in);
+    xmpp__sm_free(s->leftover);
     if (s->password) {
         OPENSSL_cleanse(s->password, s->password_len);
         mem_free(s->password);
@@ -262,6 +268,7 @@ void xmpp__finish(struct xmpp_stream *s, int status, const char *reason, bool de
         return;
     bool was_ready = s->state == XMPP__ST_READY || s->state == XMPP__ST_CLOSING;
     s->state = XMPP__ST_DONE;
+    xmpp__sm_list_remove(s);
     teardown(s, true);
     xmpp__sasl_cleanup(s);
     if (was_ready) {
@@ -305,8 +312,10 @@ void xmpp__ready(struct xmpp_stream *s)
         return;
     }
     s->state = XMPP__ST_READY;
-    log_info("bound", "jid=%s host=%s mech=%s tls=%d sm=%d ms=%llu", s->jid, s->host,
-             s->mech ? s->mech : "-", s->tls_active, s->sm_enabled,
+    if (s->sm_enabled)
+        xmpp__sm_list_add(s);
+    log_info("bound", "jid=%s host=%s mech=%s tls=%d sm=%d resumed=%d ms=%llu", s->jid, s->host,
+             s->mech ? s->mech : "-", s->tls_active, s->sm_enabled, s->resumed,
              (unsigned long long)(uv_now(s->loop) - s->start_ms));
     s->cbs.on_ready(s, 0, s->data);
     for (size_t i = 0; i < s->n_early; i++) {
@@ -389,6 +398,25 @@ static int send_checked(struct xmpp_stream *s, const char *xml, size_t len)
     return rc;
 }
 
+static bool is_stanza_name(const char *n)
+{
+    return strcmp(n, "message") == 0 || strcmp(n, "presence") == 0 || strcmp(n, "iq") == 0;
+}
+
+/* Writes one serialised top-level element; a stanza is counted and kept for XEP-0198. */
+static int send_counted(struct xmpp_stream *s, const char *xml, size_t len, bool stanza)
+{
+    if (stanza && s->sm_enabled) {
+        int rc = xmpp__sm_room(s, len);
+        if (rc < 0)
+            return rc;
+    }
+    int rc = send_checked(s, xml, len);
+    if (rc == 0 && stanza && s->sm_enabled)
+        xmpp__sm_track(s, xml, len);
+    return rc;
+}
+
 int xmpp_stream_send(struct xmpp_stream *s, const struct xmpp_stanza *st)
 {
     if (xmpp__gone(s) || s->state != XMPP__ST_READY)
@@ -404,15 +432,35 @@ int xmpp_stream_send(struct xmpp_stream *s, const struct xmpp_stanza *st)
             log_debug("send", "jid=%s xml=\"%s\"", s->jid, red);
             mem_free(red);
         }
-        rc = send_checked(s, b.ptr, b.len);
+        rc = send_counted(s, b.ptr, b.len, is_stanza_name(xmpp_stanza_name(st)));
     }
     buf_cleanup(&b);
-    if (rc == 0 && s->sm_enabled) {
-        const char *n = xmpp_stanza_name(st);
-        if (strcmp(n, "message") == 0 || strcmp(n, "presence") == 0 || strcmp(n, "iq") == 0)
-            s->sm_out++;
-    }
     return rc;
+}
+
+/* The element name at the start of serialised XML ("message"...), or "" when not a stanza. */
+static const char *stanza_name_of(const char *xml, size_t len)
+{
+    static const char *const names[] = { "message", "presence", "iq" };
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(names[i]);
+        if (len > n + 1 && xml[0] == '<' && memcmp(xml + 1, names[i], n) == 0 &&
+            xml[n + 1] != '\0' && strchr(" />\t\r\n", xml[n + 1]) != NULL)
+            return names[i];
+    }
+    return "";
+}
+
+int xmpp_stream_send_xml(struct xmpp_stream *s, const char *xml, size_t len)
+{
+    if (xml == NULL || *stanza_name_of(xml, len) == '\0' || xml[len - 1] != '>')
+        return -EINVAL;
+    if (xmpp__gone(s) || s->state != XMPP__ST_READY)
+        return -ENOTCONN;
+    if (len > XMPP__MAX_PENDING || s->pending_bytes > XMPP__MAX_PENDING - len)
+        return -ENOBUFS;
+    log_debug("send", "jid=%s len=%zu msg=\"queued stanza\"", s->jid, len);
+    return send_counted(s, xml, len, true);
 }
 
 int xmpp_stream_send_raw(struct xmpp_stream *s, const char *xml, size_t len)
@@ -447,6 +495,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     struct xmpp_stream *s = container_of((uv_tcp_t *)h, struct xmpp_stream, tcp);
     if (nread == 0 || xmpp__gone(s))
         return;
+    s->last_rx_ms = uv_now(s->loop);
     xmpp__enter(s);
     if (nread < 0) {
         if (s->state == XMPP__ST_CLOSING)
@@ -552,80 +601,10 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 /* --- public lifecycle --- */
 
-static bool scram_valid(const struct xmpp_scram_cred *c)
-{
-    size_t want = strcmp(c->mech, "SCRAM-SHA-1") == 0     ? 20
-                  : strcmp(c->mech, "SCRAM-SHA-256") == 0 ? 32
-                                                          : 0;
-    if (memchr(c->mech, '\0', sizeof(c->mech)) == NULL || want == 0 || c->salted_len != want)
-        return false;
-    if (c->iterations == 0 || c->iterations > XMPP__SCRAM_MAX_ITER)
-        return false;
-    size_t n = strnlen(c->salt, sizeof(c->salt));
-    return n > 0 && n < sizeof(c->salt) &&
-           strspn(c->salt, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
-               n;
-}
-
-static bool fast_valid(const struct xmpp_fast_token *t)
-{
-    size_t n = strnlen(t->token, sizeof(t->token));
-    return memchr(t->mech, '\0', sizeof(t->mech)) != NULL &&
-           strcmp(t->mech, XMPP__FAST_MECH) == 0 && n > 0 && n < sizeof(t->token);
-}
-
-static bool ua_id_valid(const char *id)
-{
-    size_t n = strlen(id);
-    return n > 0 && n <= XMPP__UA_ID_MAX &&
-           strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") == n;
-}
-
-/* The credential: a password, or else exactly one of scram / fast (registration: password). */
-static bool cred_valid(const struct xmpp_stream_opts *o, bool reg)
-{
-    if (o->user_agent_id != NULL && !ua_id_valid(o->user_agent_id))
-        return false;
-    if (o->request_fast && !reg && o->user_agent_id == NULL)
-        return false; /* a token is bound to the user agent: it would be unusable */
-    if (o->password != NULL)
-        return true;
-    if (reg || (o->scram == NULL) == (o->fast == NULL))
-        return false;
-    if (o->scram != NULL)
-        return scram_valid(o->scram);
-    return fast_valid(o->fast) && o->user_agent_id != NULL;
-}
-
-static bool opts_valid(const struct xmpp_stream_opts *o, const struct xmpp_stream_cbs *cbs,
-                       bool reg)
-{
-    if (o == NULL || cbs == NULL || cbs->on_ready == NULL || o->tick == NULL)
-        return false;
-    if (o->host == NULL || o->host[0] == '\0' || o->port == 0 || !cred_valid(o, reg))
-        return false;
-    if (!xmpp_jid_local_valid(o->username) || o->domain == NULL)
-        return false;
-    struct xmpp_jid j;
-    if (xmpp_jid_parse(&j, o->domain) < 0)
-        return false;
-    bool plain_domain = j.local == NULL && j.resource == NULL && strcmp(j.domain, o->domain) == 0;
-    xmpp_jid_cleanup(&j);
-    if (!plain_domain)
-        return false;
-    if (o->resource != NULL &&
-        (o->resource[0] == '\0' || strlen(o->resource) > 1023 ||
-         xmpp__utf8_valid_prefix(o->resource, strlen(o->resource)) != strlen(o->resource)))
-        return false;
-    if ((unsigned)o->tls > XMPP_TLS_OFF || (o->tls != XMPP_TLS_OFF && o->tls_ctx == NULL))
-        return false;
-    return true;
-}
-
 int xmpp__open(uv_loop_t *loop, const struct xmpp_stream_opts *opts,
                const struct xmpp_stream_cbs *cbs, void *data, bool reg, struct xmpp_stream **out)
 {
-    if (loop == NULL || out == NULL || !opts_valid(opts, cbs, reg))
+    if (loop == NULL || out == NULL || !xmpp__opts_valid(opts, cbs, reg))
         return -EINVAL;
     struct xmpp_stream *s = mem_calloc(1, sizeof(*s));
     s->parser = xmpp__parser_new(opts->max_stanza ? opts->max_stanza : XMPP__DEF_MAX_STANZA,
@@ -665,6 +644,7 @@ int xmpp__open(uv_loop_t *loop, const struct xmpp_stream_opts *opts,
     s->max_stanza = opts->max_stanza ? opts->max_stanza : XMPP__DEF_MAX_STANZA;
     s->auth_only = opts->auth_only || reg; /* registration ends like an auth_only login */
     s->want_sm = opts->sm;
+    s->resume_in = opts->resume; /* ours from here on */
     s->state = XMPP__ST_RESOLVE;
     s->start_ms = uv_now(loop);
     dl_set(s, s->start_ms + s->timeout_ms);
@@ -697,6 +677,11 @@ void xmpp_stream_close(struct xmpp_stream *s)
         xmpp__finish(s, -ECANCELED, "closed before ready", true);
         return;
     }
+    if (s->sm_enabled) { /* XEP-0198: acknowledge what we handled, or the server resends it */
+        char a[80];
+        snprintf(a, sizeof(a), "<a xmlns='" XMPP__NS_SM "' h='%u'/>", s->sm->h_in);
+        xmpp__writes(s, a);
+    }
     s->state = XMPP__ST_CLOSING;
     s->close_sent = true;
     if (xmpp__writes(s, "</stream:stream>") < 0) {
@@ -714,6 +699,7 @@ void xmpp_stream_free(struct xmpp_stream *s)
     s->dead = true;
     s->state = XMPP__ST_DONE;
     dl_clear(s);
+    xmpp__sm_list_remove(s);
     if (s->gai_pending)
         uv_cancel((uv_req_t *)&s->gai);
     xmpp__sasl_cleanup(s); /* cancels a queued SASL step */

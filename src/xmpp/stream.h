@@ -3,7 +3,9 @@
  * one shared SSL_CTX (certificate chain and host name verified unless configured otherwise),
  * an expat streaming parser with stream restarts, SASL (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN via
  * libgsasl; the PBKDF2 step runs on the libuv thread pool; XEP-0388 SASL2 with XEP-0484 FAST
- * tokens), resource binding, XEP-0198 enable and ack answering, and XEP-0077 registration. It
+ * tokens), resource binding, XEP-0198 stream management (a bounded queue of unacknowledged
+ * stanzas, ack requests, resumption on a new stream with resending of what the server missed)
+ * and XEP-0077 registration. It
  * knows nothing of users, tokens or HTTP: protocol duties towards the server (ping answers,
  * disco#info, roster push acks) belong to session/.
  * Deadlines use the shared tick (core/tick.h): one subscription for the whole module, never a
@@ -18,6 +20,7 @@
 #include <uv.h>
 
 struct tick;
+struct xmpp_sm;
 struct xmpp_stanza;
 struct xmpp_stream;
 struct xmpp_tls;
@@ -86,7 +89,15 @@ struct xmpp_stream_opts {
     size_t max_stanza;           /* a larger inbound stanza is a stream error (policy-violation);
                                     0: 256 KiB */
     bool auth_only;              /* stop after SASL success: verifies a password, binds nothing */
-    bool sm;                     /* enable XEP-0198 when offered */
+    bool sm;                     /* enable XEP-0198 (with resumption) when offered */
+    /* The XEP-0198 state of a lost stream (xmpp_stream_sm_take): after authentication the
+     * stream sends <resume/> instead of binding when the state is resumable and the server
+     * offers SM. <resumed/>: the stanzas the server missed are resent and on_ready(0) follows
+     * with xmpp_stream_resumed() true (same JID, no new presence needed). <failed/> (or not
+     * resumable): the stream binds a new resource as usual and keeps the old state for
+     * xmpp_stream_resume_leftover. Consumed when xmpp_stream_open returns 0 (the stream frees
+     * it or hands it back); left to the caller otherwise. Requires sm. */
+    struct xmpp_sm *resume;
 };
 
 /* The callbacks. Each is optional except on_ready. `data` is opts' user pointer.
@@ -125,8 +136,15 @@ int xmpp_stream_open(uv_loop_t *loop, const struct xmpp_stream_opts *opts,
  * on_closed. 0, -ENOTCONN when not ready or closing, -ENOBUFS when the unsent output would
  * exceed its bound (4 MiB); the stream stays open and the caller decides what to do. */
 int xmpp_stream_send(struct xmpp_stream *s, const struct xmpp_stanza *st);
-/* Sends pre-serialised XML (must be one or more complete elements). Same returns. */
+/* Sends pre-serialised XML (must be one or more complete elements). Same returns. Not counted
+ * as a stanza for XEP-0198: use xmpp_stream_send_xml for stanzas. */
 int xmpp_stream_send_raw(struct xmpp_stream *s, const char *xml, size_t len);
+/* Sends one complete serialised stanza (<message>, <presence> or <iq>, e.g. kept by
+ * xmpp_sm_foreach or by a caller while the stream was down). Counted and kept for resending
+ * like xmpp_stream_send. Same returns, plus -EINVAL when xml is not such a stanza. With
+ * XEP-0198 on, -ENOBUFS also when the queue of unacknowledged stanzas is full (1000 stanzas
+ * or 1 MiB). */
+int xmpp_stream_send_xml(struct xmpp_stream *s, const char *xml, size_t len);
 
 /* Ends the stream politely: sends </stream:stream>, waits briefly for the server's, then closes
  * the socket; on_closed(0) follows. Idempotent. Before on_ready, it aborts the attempt instead:
@@ -141,8 +159,32 @@ const char *xmpp_stream_jid(const struct xmpp_stream *s);
 /* True when the server's stream features after authentication offered an element `name` in
  * namespace `ns` (e.g. "csi", "urn:xmpp:csi:0" for XEP-0352). */
 bool xmpp_stream_has_feature(const struct xmpp_stream *s, const char *name, const char *ns);
-/* True when XEP-0198 was enabled by the server. */
+/* True when XEP-0198 was enabled by the server (or the stream resumed). */
 bool xmpp_stream_sm_enabled(const struct xmpp_stream *s);
+/* True after on_ready(0) when the stream resumed opts.resume (XEP-0198 <resumed/>). */
+bool xmpp_stream_resumed(const struct xmpp_stream *s);
+/* Stanzas sent on this stream (or resent by its resumption) that the server has not
+ * acknowledged yet; 0 without XEP-0198. */
+size_t xmpp_stream_sm_unacked(const struct xmpp_stream *s);
+/* Takes the stream's XEP-0198 state (the caller owns it; free with xmpp_sm_free or pass it as
+ * opts.resume of the next stream): after on_closed, the live state with the counters and the
+ * unacknowledged stanzas; after on_ready(error), the state the stream was given to resume (or
+ * what a refused resumption left). NULL when there is none. The stream stops counting. */
+struct xmpp_sm *xmpp_stream_sm_take(struct xmpp_stream *s);
+/* After on_ready(0) when resumption was refused (or impossible): the old state, minus what the
+ * server's <failed h=.../> acknowledged. Its stanzas were never acknowledged: the caller decides
+ * what to send again (xmpp_stream_send_xml). NULL otherwise. The caller owns it. */
+struct xmpp_sm *xmpp_stream_resume_leftover(struct xmpp_stream *s);
+/* Whether the state holds a resumption id the server granted. */
+bool xmpp_sm_resumable(const struct xmpp_sm *sm);
+/* Stanzas sent but not acknowledged. */
+size_t xmpp_sm_unacked(const struct xmpp_sm *sm);
+/* Calls cb for each unacknowledged stanza, oldest first: name is "message", "presence" or
+ * "iq"; xml/len the serialised stanza (borrowed for the call). */
+typedef void xmpp_sm_item_cb(const char *name, const char *xml, size_t len, void *data);
+void xmpp_sm_foreach(const struct xmpp_sm *sm, xmpp_sm_item_cb *cb, void *data);
+/* Frees a state (NULL is ignored). */
+void xmpp_sm_free(struct xmpp_sm *sm);
 /* Bytes written to the socket layer but not yet acknowledged by the kernel (write backlog). */
 size_t xmpp_stream_pending_bytes(const struct xmpp_stream *s);
 /* The negotiated SASL mechanism name (e.g. "SCRAM-SHA-1"), or NULL. */

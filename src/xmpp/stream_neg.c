@@ -1,6 +1,7 @@
 /* stream_neg.c: what the stream does with each parsed element: stream features, STARTTLS,
- * SASL hand-off, resource binding (RFC 6120 §7), legacy session, XEP-0198 enable and acks,
- * stream errors, and delivery of stanzas once ready. */
+ * SASL hand-off, XEP-0198 resumption or resource binding (RFC 6120 §7), legacy session,
+ * XEP-0198 enable (stream_sm.c does the rest), stream errors, and delivery of stanzas once
+ * ready. */
 #define LOG_MODULE "xmpp"
 
 #include <errno.h>
@@ -20,8 +21,9 @@
 const char *xmpp__state_name(enum xmpp__state st)
 {
     static const char *const names[] = {
-        "resolve",  "connect", "tls_direct", "stream", "starttls", "tls_handshake", "sasl",
-        "register", "bind",    "session",    "sm",     "ready",    "closing",       "done",
+        "resolve", "connect",  "tls_direct", "stream",  "starttls", "tls_handshake",
+        "sasl",    "register", "bind",       "session", "sm",       "resume",
+        "ready",   "closing",  "done",
     };
     return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
 }
@@ -57,8 +59,7 @@ static void send_stanza(struct xmpp_stream *s, struct xmpp_stanza *st)
 static void after_session(struct xmpp_stream *s)
 {
     if (s->want_sm && s->f_sm) {
-        s->state = XMPP__ST_SM;
-        write_or_fail(s, "<enable xmlns='" XMPP__NS_SM "'/>");
+        xmpp__sm_enable(s);
         return;
     }
     xmpp__ready(s);
@@ -112,6 +113,8 @@ static void on_features(struct xmpp_stream *s, const struct xmpp_stanza *f)
     s->f_sm = xmpp_stanza_child(f, "sm", XMPP__NS_SM) != NULL;
     struct xmpp_stanza *sess = xmpp_stanza_child(f, "session", XMPP__NS_SESSION);
     s->f_session = sess != NULL && xmpp_stanza_child(sess, "optional", NULL) == NULL;
+    if (s->resume_in != NULL && xmpp__sm_try_resume(s))
+        return; /* XEP-0198 §5: resume instead of binding */
     send_bind(s);
 }
 
@@ -152,28 +155,6 @@ static void keep_early(struct xmpp_stream *s, struct xmpp_stanza *st)
     s->early[s->n_early++] = xmpp_stanza_ref(st);
 }
 
-static void on_sm(struct xmpp_stream *s, const struct xmpp_stanza *st)
-{
-    const char *n = xmpp_stanza_name(st);
-    if (strcmp(n, "r") == 0) {
-        char a[80];
-        snprintf(a, sizeof(a), "<a xmlns='" XMPP__NS_SM "' h='%u'/>", s->sm_in);
-        write_or_fail(s, a);
-    } else if (strcmp(n, "a") == 0) {
-        const char *h = xmpp_stanza_attr(st, "h");
-        char *end = NULL;
-        unsigned long v = h ? strtoul(h, &end, 10) : 0;
-        if (h == NULL || end == h || *end != '\0' || v > UINT32_MAX) {
-            xmpp__stream_error(s, "undefined-condition");
-            return;
-        }
-        s->sm_acked = (uint32_t)v;
-        log_debug("sm_ack", "jid=%s h=%u sent=%u", s->jid, s->sm_acked, s->sm_out);
-    } else {
-        log_debug("sm_ignored", "jid=%s element=%s", s->jid, n);
-    }
-}
-
 static void dispatch(struct xmpp_stream *s, struct xmpp_stanza *st)
 {
     switch (s->state) {
@@ -212,15 +193,15 @@ static void dispatch(struct xmpp_stream *s, struct xmpp_stanza *st)
         after_session(s); /* an error here is harmless: the session is obsolete (RFC 6121) */
     } else if (s->state == XMPP__ST_SM && sm_ns &&
                (is(st, "enabled", XMPP__NS_SM) || is(st, "failed", XMPP__NS_SM))) {
-        s->sm_enabled = strcmp(xmpp_stanza_name(st), "enabled") == 0;
-        if (!s->sm_enabled)
-            log_warn("sm_failed", "jid=%s", s->jid);
-        xmpp__ready(s);
+        xmpp__sm_enable_answer(s, st);
+    } else if (s->state == XMPP__ST_RESUME && sm_ns &&
+               (is(st, "resumed", XMPP__NS_SM) || is(st, "failed", XMPP__NS_SM))) {
+        xmpp__sm_resume_answer(s, st, send_bind);
     } else if (sm_ns && s->sm_enabled) {
-        on_sm(s, st);
+        xmpp__sm_element(s, st);
     } else if (is_stanza(st)) {
         if (s->sm_enabled)
-            s->sm_in++;
+            s->sm->h_in++;
         if (s->state == XMPP__ST_READY || s->state == XMPP__ST_CLOSING) {
             if (s->cbs.on_stanza)
                 s->cbs.on_stanza(s, st, s->data);

@@ -101,6 +101,11 @@ struct xmpp__sasl_job;
 #define XMPP__UA_ID_MAX      128     /* SASL2 user-agent id length bound */
 #define XMPP__FEATURES_MAX   512     /* xmpp_stream_has_feature's record of the features */
 #define XMPP__FAST_MECH      "HT-SHA-256-NONE" /* the only FAST mechanism implemented */
+/* XEP-0198 */
+#define XMPP__SM_MAX_QUEUE       1000              /* unacknowledged stanzas kept for resending */
+#define XMPP__SM_MAX_QUEUE_BYTES ((size_t)1 << 20) /* and their bytes */
+#define XMPP__SM_R_EVERY         5     /* request an ack after this many unacked stanzas... */
+#define XMPP__SM_ACK_TIMEOUT_MS  60000 /* a request unanswered, nothing received: link dead */
 
 enum xmpp__state {
     XMPP__ST_RESOLVE,
@@ -114,9 +119,30 @@ enum xmpp__state {
     XMPP__ST_BIND,
     XMPP__ST_SESSION,
     XMPP__ST_SM,
+    XMPP__ST_RESUME, /* <resume/> sent (XEP-0198), waiting for <resumed/> or <failed/> */
     XMPP__ST_READY,
     XMPP__ST_CLOSING, /* our </stream:stream> sent, waiting for the server's */
     XMPP__ST_DONE,    /* terminal: no more input is processed */
+};
+
+/* XEP-0198 state: counters, the resumption id and the queue of sent stanzas the server has not
+ * acknowledged yet, (acked, h_out] in order. It outlives its stream (xmpp_stream_sm_take) so
+ * that the next stream can resume or resend. */
+struct xmpp__sm_item {
+    struct xmpp__sm_item *next;
+    size_t len;
+    char xml[]; /* the serialised stanza, as written */
+};
+
+struct xmpp_sm {
+    char *id;       /* resumption id; NULL when the server refused (or never allowed) resuming */
+    char *location; /* the server's preferred reconnection address, or NULL (informational) */
+    char *jid;      /* the full JID the stream was bound to */
+    uint32_t h_in;  /* inbound stanzas handled */
+    uint32_t h_out; /* outbound stanzas counted */
+    uint32_t acked; /* the last h the server acknowledged */
+    struct xmpp__sm_item *head, *tail;
+    size_t n, bytes; /* n == h_out - acked (mod 2^32) */
 };
 
 struct xmpp_stream {
@@ -167,6 +193,10 @@ struct xmpp_stream {
     struct xmpp__tickreg *reg;
     struct xmpp_stream *dl_next;
     struct xmpp_stream **dl_pprev;
+    /* the registry's list of ready streams with XEP-0198 on (ack requests, ack timeout) */
+    struct xmpp__tickreg *sm_reg;
+    struct xmpp_stream *sm_next;
+    struct xmpp_stream **sm_pprev;
     uint64_t deadline_ms;
     bool has_deferred; /* a terminal callback to deliver on the next tick */
     int deferred_status;
@@ -208,15 +238,37 @@ struct xmpp_stream {
 
     char *jid;
     bool sm_enabled;
-    uint32_t sm_in;  /* inbound stanzas handled */
-    uint32_t sm_out; /* outbound stanzas sent via xmpp_stream_send */
-    uint32_t sm_acked;
+    struct xmpp_sm *sm;        /* live XEP-0198 state once enabled or resumed */
+    struct xmpp_sm *resume_in; /* opts.resume, until <resumed/> or <failed/> */
+    struct xmpp_sm *leftover;  /* a refused resumption's state (xmpp_stream_resume_leftover) */
+    bool resumed;
+    bool r_pending;      /* an <r/> awaits its <a/> */
+    uint64_t r_sent_ms;  /* when it was sent */
+    uint32_t a_sent;     /* the h of our last <a/> */
+    uint64_t last_rx_ms; /* when bytes last arrived */
 
     struct xmpp_stanza *early[XMPP__MAX_EARLY];
     size_t n_early;
 };
 
 /* stream.c */
+/* One tick subscription per tick object, shared by every stream with a pending deadline (and
+ * by the ready streams with XEP-0198 on). */
+struct xmpp__tickreg {
+    struct tick *tick;
+    struct tick_sub *sub;
+    struct xmpp_stream *head;    /* streams with a deadline or a deferred callback */
+    struct xmpp_stream *sm_head; /* ready streams with XEP-0198 on */
+    struct xmpp__tickreg *next;
+    bool in_cb;
+};
+
+/* The registry of a tick (created on first use); freed once nothing uses it. */
+struct xmpp__tickreg *xmpp__reg_get(struct tick *t);
+void xmpp__reg_maybe_free(struct xmpp__tickreg *r);
+/* stream_opts.c: whether the options (and callbacks) can open a stream. */
+bool xmpp__opts_valid(const struct xmpp_stream_opts *o, const struct xmpp_stream_cbs *cbs,
+                      bool reg);
 /* xmpp_stream_open's body; reg selects the registration stream of xmpp_register. */
 int xmpp__open(uv_loop_t *loop, const struct xmpp_stream_opts *opts,
                const struct xmpp_stream_cbs *cbs, void *data, bool reg, struct xmpp_stream **out);
@@ -288,6 +340,33 @@ int64_t xmpp__datetime_parse(const char *s);
 void xmpp__reg_features(struct xmpp_stream *s, const struct xmpp_stanza *features);
 void xmpp__reg_result(struct xmpp_stream *s, const struct xmpp_stanza *iq);
 #define XMPP__REG_ID "sg-reg"
+
+/* stream_sm.c: XEP-0198. */
+/* Sends <enable resume='true'/> (state XMPP__ST_SM). */
+void xmpp__sm_enable(struct xmpp_stream *s);
+/* <enabled/> or <failed/> in XMPP__ST_SM; then the stream is ready. */
+void xmpp__sm_enable_answer(struct xmpp_stream *s, const struct xmpp_stanza *st);
+/* After authentication, with the features read: sends <resume/> when there is a resumable state
+ * and the server offers SM (true: wait for the answer); otherwise moves that state to leftover
+ * (false: bind as usual). */
+bool xmpp__sm_try_resume(struct xmpp_stream *s);
+/* <resumed/> or <failed/> in XMPP__ST_RESUME. <failed/> continues with resource binding,
+ * through bind (the stream's send_bind). */
+void xmpp__sm_resume_answer(struct xmpp_stream *s, const struct xmpp_stanza *st,
+                            void (*bind)(struct xmpp_stream *s));
+/* <r/> and <a/> once ready. */
+void xmpp__sm_element(struct xmpp_stream *s, const struct xmpp_stanza *st);
+/* -ENOBUFS when a stanza of len bytes would not fit the resend queue, else 0. */
+int xmpp__sm_room(const struct xmpp_stream *s, size_t len);
+/* Counts a stanza just written and keeps a copy for resending; may request an ack. */
+void xmpp__sm_track(struct xmpp_stream *s, const char *xml, size_t len);
+/* The tick: ack requests for stanzas left unacked, unsolicited acks, the ack timeout. Never
+ * runs a user callback (failures are deferred). */
+void xmpp__sm_tick(struct xmpp_stream *s, uint64_t now_ms);
+void xmpp__sm_free(struct xmpp_sm *sm);
+/* stream.c: adds or removes a ready stream on its registry's SM list. */
+void xmpp__sm_list_add(struct xmpp_stream *s);
+void xmpp__sm_list_remove(struct xmpp_stream *s);
 
 /* stream_neg.c: the parser callbacks that drive negotiation and deliver stanzas. */
 extern const struct xmpp__parser_cbs xmpp__neg_cbs;

@@ -30,7 +30,7 @@ static const struct step login_script[] = {
     { "<resource>res</resource></bind></iq>",
       "<iq type='result' id='sg-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
       "<jid>alice@localhost/res</jid></bind></iq>" },
-    { "<enable xmlns='urn:xmpp:sm:3'/>", "<enabled xmlns='urn:xmpp:sm:3'/>" },
+    { "<enable xmlns='urn:xmpp:sm:3' resume='true'/>", "<enabled xmlns='urn:xmpp:sm:3'/>" },
     { "<presence/>", "<message from='bob@localhost/x'><body>hi</body></message>"
                      "<r xmlns='urn:xmpp:sm:3'/>" },
     { "<a xmlns='urn:xmpp:sm:3' h='1'/>",

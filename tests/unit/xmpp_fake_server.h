@@ -28,8 +28,11 @@
 
 struct step {
     const char *wait; /* substring the client must have sent (NULL: none) */
-    const char *send; /* then the server sends this (NULL: what srv.reply computes, if set) */
+    const char *send; /* then the server sends this (NULL: what srv.reply computes, if set;
+                         SRV_CLOSE: the server closes the connection, as a crash would) */
 };
+
+#define SRV_CLOSE "\x01close"
 
 /* Computes the reply of step `pos` from the bytes consumed up to and including its `wait`;
  * returns a mem_alloc'd string or NULL (send nothing). */
@@ -41,6 +44,7 @@ struct server {
     bool accepted;
     bool no_read;
     struct buf in;
+    struct buf seen; /* everything the scripted client sent, kept for assertions */
     const struct step *script;
     srv_reply_fn *reply;
     size_t pos;
@@ -93,7 +97,10 @@ static void srv_advance(void)
             got = mem_strndup(srv.in.ptr, n);
             buf_consume(&srv.in, n);
         }
-        if (st->send != NULL) {
+        if (st->send != NULL && strcmp(st->send, SRV_CLOSE) == 0) {
+            if (!uv_is_closing((uv_handle_t *)&srv.conn))
+                uv_close((uv_handle_t *)&srv.conn, NULL);
+        } else if (st->send != NULL) {
             srv_send(st->send);
         } else if (srv.reply != NULL) {
             char *r = srv.reply(srv.pos, got ? got : "");
@@ -111,6 +118,7 @@ static void srv_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     (void)s;
     if (n > 0) {
         buf_append(&srv.in, b->base, (size_t)n);
+        buf_append(&srv.seen, b->base, (size_t)n);
         srv_advance();
     }
     mem_free(b->base);
@@ -142,14 +150,16 @@ static void srv_accept(uv_stream_t *l, int status)
     srv_advance();
 }
 
-static void srv_start(const struct step *script)
+/* Listens on port (0: any free one) and plays script to the first client. */
+static void srv_start_on(const struct step *script, uint16_t port)
 {
     memset(&srv, 0, sizeof(srv));
     buf_init(&srv.in, 1 << 24);
+    buf_init(&srv.seen, 1 << 24);
     srv.script = script;
     uv_tcp_init(&loop, &srv.listener);
     struct sockaddr_in a;
-    uv_ip4_addr("127.0.0.1", 0, &a);
+    uv_ip4_addr("127.0.0.1", port, &a);
     assert_int_equal(uv_tcp_bind(&srv.listener, (struct sockaddr *)&a, 0), 0);
     assert_int_equal(uv_listen((uv_stream_t *)&srv.listener, 4, srv_accept), 0);
     struct sockaddr_in got;
@@ -158,12 +168,18 @@ static void srv_start(const struct step *script)
     srv.port = ntohs(got.sin_port);
 }
 
+static void srv_start(const struct step *script)
+{
+    srv_start_on(script, 0);
+}
+
 static void srv_stop(void)
 {
     if (srv.accepted && !uv_is_closing((uv_handle_t *)&srv.conn))
         uv_close((uv_handle_t *)&srv.conn, NULL);
     uv_close((uv_handle_t *)&srv.listener, NULL);
     buf_cleanup(&srv.in);
+    buf_cleanup(&srv.seen);
     for (size_t i = 0; i < srv.n_extra; i++)
         uv_close((uv_handle_t *)srv.extra[i], free_handle);
     srv.n_extra = 0;
