@@ -30,19 +30,26 @@
 #define BOUND                                                                        \
     "<iq type='result' id='sg-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>" \
     "<jid>alice@localhost/sw-1</jid></bind></iq>"
+/* The server's disco#info (no carbons, so none are enabled). */
+#define DISCO_REPLY                                                              \
+    "<iq type='result' id='sg2' from='localhost'><query "                        \
+    "xmlns='http://jabber.org/protocol/disco#info'><identity category='server' " \
+    "type='im'/></query></iq>"
 #define LOGIN_STEPS                                               \
     { "<stream:stream", HDR PLAIN_ONLY }, { "</auth>", SUCCESS }, \
     {                                                             \
         "<stream:stream", FEATURES                                \
     }
 
-/* The first stream: online (vCard answered, the first three stanzas acknowledged), then m1
+/* The first stream: online (disco#info and vCard answered, the first four stanzas: roster,
+ * presence, disco#info, vCard acknowledged), then m1
  * goes out and the server dies before acknowledging it. */
 static const struct step first_script[] = {
     LOGIN_STEPS,
     { "</bind></iq>", BOUND },
     { "resume='true'/>", "<enabled xmlns='urn:xmpp:sm:3' id='sm-1' resume='true'/>" },
-    { "vcard-temp", "<iq type='result' id='sg2'/><a xmlns='urn:xmpp:sm:3' h='3'/>" },
+    { "disco#info", DISCO_REPLY },
+    { "vcard-temp", "<iq type='result' id='sg3'/><a xmlns='urn:xmpp:sm:3' h='4'/>" },
     { "<body>m1</body>", SRV_CLOSE },
     { NULL, NULL },
 };
@@ -59,7 +66,7 @@ static const struct step fresh_script[] = {
 
 static const struct step resumed_script[] = {
     LOGIN_STEPS,
-    { "previd='sm-1'", "<resumed xmlns='urn:xmpp:sm:3' h='3' previd='sm-1'/>" },
+    { "previd='sm-1'", "<resumed xmlns='urn:xmpp:sm:3' h='4' previd='sm-1'/>" },
     { "<body>m2</body>", NULL },
     { NULL, NULL },
 };
@@ -68,7 +75,8 @@ static const struct step conflict_script[] = {
     LOGIN_STEPS,
     { "</bind></iq>", BOUND },
     { "resume='true'/>", "<enabled xmlns='urn:xmpp:sm:3' id='sm-1' resume='true'/>" },
-    { "vcard-temp", "<iq type='result' id='sg2'/>" },
+    { "disco#info", DISCO_REPLY },
+    { "vcard-temp", "<iq type='result' id='sg3'/>" },
     { "<body>m1</body>", "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
                          "</stream:error>" },
     { NULL, NULL },
