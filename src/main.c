@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/mem.h"
 #include "core/tick.h"
+#include "events/events.h"
 #include "http/http.h"
 #include "session/session.h"
 #include "sse/sse.h"
@@ -171,6 +172,11 @@ static void housekeeping(struct tick *t, uint64_t now_ms, void *data)
         log_info("tokens_pruned", "count=%zu", n);
 }
 
+static uint64_t loop_now_ms(void *data)
+{
+    return tick_now(data);
+}
+
 /* WebAuthn's RP id and origins: configured, else from the public URL. */
 static void webauthn_rp(struct app *app, const char *issuer)
 {
@@ -279,6 +285,8 @@ static int app_start(struct app *app)
     app->ratelimit_starts = ratelimit_new(&so_);
     webauthn_rp(app, issuer);
 
+    /* every user's event log: ring age on the loop's clock (ring length: session_mgr_opts) */
+    events_log_set_defaults(config_ms(cfg, "events.ring_age"), loop_now_ms, app->tick);
     const char *host = config_str(cfg, "xmpp.host");
     struct session_mgr_opts so = {
         .loop = &app->loop,
@@ -295,7 +303,7 @@ static int app_start(struct app *app)
         .idle_timeout_ms = config_ms(cfg, "session.idle_timeout"),
         .iq_timeout_ms = config_ms(cfg, "session.iq_timeout"),
         .max_sessions = (size_t)config_int(cfg, "session.max_sessions"),
-        .ring_len = 1024,
+        .ring_len = (size_t)config_int(cfg, "events.ring_len"),
         .events = { .meet_base = issuer },
         .on_session_end = api_on_session_end,
         .on_credential = api_on_credential,
@@ -335,6 +343,8 @@ static int app_start(struct app *app)
     d->ratelimit_ip = app->ratelimit_ip;
     d->ratelimit_starts = app->ratelimit_starts;
     d->max_streams_per_user = (unsigned)config_int(cfg, "sse.max_streams_per_user");
+    d->sse_ticket_ms = config_ms(cfg, "sse.ticket_lifetime");
+    d->sse_max_tickets = (size_t)config_int(cfg, "sse.max_tickets");
     d->domain = config_str(cfg, "xmpp.domain");
     d->store_password = config_bool(cfg, "vault.store_password");
     d->totp_single_factor = config_bool(cfg, "auth.totp_single_factor");

@@ -45,6 +45,9 @@ struct api_deps {
     const char *origins;           /* comma-separated */
     const char *user_verification; /* required|preferred|discouraged */
     struct api_state *state;       /* set by api_register_all */
+
+    uint64_t sse_ticket_ms; /* sse.ticket_lifetime */
+    size_t sse_max_tickets; /* sse.max_tickets */
 };
 
 /* Registers every route and allocates d->state. 0 or a negative errno from http_route (a

@@ -148,6 +148,9 @@ struct events_sink *session_attach(struct session *s, events_deliver_cb *deliver
 /* Detaches; when it was the last sink the linger countdown starts. */
 void session_detach(struct session *s, struct events_sink *sink);
 size_t session_sink_count(const struct session *s);
+/* The user's event log (ids, ring, resume: events.h), owned by the session and valid until the
+ * session's sinks were told it closed. Streams that resume from a Last-Event-ID read it. */
+struct events_log *session_events(struct session *s);
 
 /* --- ending --- */
 
