@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/mem.h"
 #include "core/tick.h"
+#include "events/events.h"
 #include "http/http.h"
 #include "push/push.h"
 #include "session/session.h"
@@ -225,6 +226,11 @@ static int push_start(struct app *app, const char *store)
     return 0;
 }
 
+static uint64_t loop_now_ms(void *data)
+{
+    return tick_now(data);
+}
+
 /* WebAuthn's RP id and origins: configured, else from the public URL. */
 static void webauthn_rp(struct app *app, const char *issuer)
 {
@@ -336,6 +342,8 @@ static int app_start(struct app *app)
     app->ratelimit_starts = ratelimit_new(&so_);
     webauthn_rp(app, issuer);
 
+    /* every user's event log: ring age on the loop's clock (ring length: session_mgr_opts) */
+    events_log_set_defaults(config_ms(cfg, "events.ring_age"), loop_now_ms, app->tick);
     const char *host = config_str(cfg, "xmpp.host");
     struct session_mgr_opts so = {
         .loop = &app->loop,
@@ -352,7 +360,7 @@ static int app_start(struct app *app)
         .idle_timeout_ms = config_ms(cfg, "session.idle_timeout"),
         .iq_timeout_ms = config_ms(cfg, "session.iq_timeout"),
         .max_sessions = (size_t)config_int(cfg, "session.max_sessions"),
-        .ring_len = 1024,
+        .ring_len = (size_t)config_int(cfg, "events.ring_len"),
         .events = { .meet_base = issuer },
         .on_session_end = api_on_session_end,
         .on_credential = api_on_credential,
@@ -398,6 +406,8 @@ static int app_start(struct app *app)
     d->ratelimit_ip = app->ratelimit_ip;
     d->ratelimit_starts = app->ratelimit_starts;
     d->max_streams_per_user = (unsigned)config_int(cfg, "sse.max_streams_per_user");
+    d->sse_ticket_ms = config_ms(cfg, "sse.ticket_lifetime");
+    d->sse_max_tickets = (size_t)config_int(cfg, "sse.max_tickets");
     d->domain = config_str(cfg, "xmpp.domain");
     d->store_password = config_bool(cfg, "vault.store_password");
     d->totp_single_factor = config_bool(cfg, "auth.totp_single_factor");

@@ -8,6 +8,7 @@ int api_register_all(struct api_deps *d)
 {
     d->state = mem_calloc(1, sizeof(*d->state));
     d->state->ceremonies = map_new();
+    d->state->tickets = api__tickets_new();
     int rc = api__auth_register(d);
     if (rc == 0)
         rc = api__totp_register(d);
@@ -19,6 +20,8 @@ int api_register_all(struct api_deps *d)
         rc = api__sse_register(d);
     if (rc == 0)
         rc = api__push_register(d);
+    if (rc == 0)
+        rc = api__ticket_register(d);
     return rc;
 }
 
@@ -29,6 +32,7 @@ void api_free(struct api_deps *d)
     api__webauthn_free(d);
     api__push_free(d);
     map_free(d->state->ceremonies);
+    api__tickets_free(d->state->tickets);
     while (d->state->routes) {
         struct api_route *r = d->state->routes;
         d->state->routes = *(struct api_route **)r; /* next is the first member */

@@ -55,6 +55,9 @@ struct api_deps {
     uint64_t push_token_ms;        /* push.action_token_lifetime */
     bool logout_tab;               /* session.logout = tab: logout ends one tab, not all */
     struct api_state *state;       /* set by api_register_all */
+
+    uint64_t sse_ticket_ms; /* sse.ticket_lifetime */
+    size_t sse_max_tickets; /* sse.max_tickets */
 };
 
 /* Registers every route and allocates d->state. 0 or a negative errno from http_route (a

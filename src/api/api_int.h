@@ -16,10 +16,13 @@
 struct session;
 struct map;
 
+struct api_tickets;
+
 struct api_state {
-    struct map *ceremonies;   /* "<kind>:<user>" -> struct api_ceremony (webauthn_api.c) */
-    struct api_route *routes; /* wrappers made by api__route_user, freed at api_free */
-    struct api_push *push;    /* push_api.c: the unseen-stanza cache */
+    struct map *ceremonies;      /* "<kind>:<user>" -> struct api_ceremony (webauthn_api.c) */
+    struct api_route *routes;    /* wrappers made by api__route_user, freed at api_free */
+    struct api_push *push;       /* push_api.c: the unseen-stanza cache */
+    struct api_tickets *tickets; /* SSE tickets (sse_ticket.c) */
 };
 
 int api__auth_register(struct api_deps *d);
@@ -28,6 +31,7 @@ int api__webauthn_register(struct api_deps *d);
 int api__chat_register(struct api_deps *d);
 int api__sse_register(struct api_deps *d);
 int api__push_register(struct api_deps *d);
+int api__ticket_register(struct api_deps *d);
 void api__webauthn_free(struct api_deps *d);
 void api__push_free(struct api_deps *d);
 
@@ -132,6 +136,19 @@ typedef void api_ensure_cb(int status, struct session *s, void *data);
 struct api_ensure *api__ensure_session(struct api_deps *d, const char *user, api_ensure_cb *cb,
                                        void *data);
 void api__ensure_cancel(struct api_ensure *e);
+
+/* SSE tickets (sse_ticket.c): single-use credentials for /sparkweb/sse?ticket=, valid for
+ * d->sse_ticket_ms, so a page's access token need not travel in a URL (server logs, proxies,
+ * history). Kept in memory only, by SHA-256, at most d->sse_max_tickets at once and
+ * d->max_streams_per_user per user; expired ones are dropped as new ones are made or used. */
+struct api_tickets *api__tickets_new(void);
+void api__tickets_free(struct api_tickets *t);
+/* Spends a ticket: 0 with its user in user and the refresh family of the access token it was
+ * obtained with in tab ("" for Basic; the tab tag for session.logout = tab); -ENOENT when it
+ * is malformed, unknown, already used or expired; -EACCES when that access token has been
+ * revoked since (logout). Never logs the ticket. */
+int api__ticket_take(struct api_deps *d, const char *ticket, char user[API_USER_MAX],
+                     char tab[AUTH_FAMILY_LEN]);
 
 /* Stores the password in the vault when vault.store_password is on. */
 void api__vault_password(struct api_deps *d, const char *user, const char *password);

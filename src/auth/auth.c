@@ -516,6 +516,36 @@ int auth_token_family(struct auth *a, const char *token, char family[AUTH_FAMILY
     return e != NULL ? 0 : -ENOENT;
 }
 
+int auth_token_jti(struct auth *a, const char *token, char jti[AUTH_JTI_LEN])
+{
+    json_t *claims = NULL;
+    if (token == NULL || token_claims(a, token, &claims) != JWT_OK)
+        return -ENOENT;
+    const char *id = json_string_value(json_object_get(claims, "jti"));
+    int rc = -ENOENT;
+    if (id != NULL && strlen(id) < AUTH_JTI_LEN && map_get(a->tokens, id) != NULL) {
+        memcpy(jti, id, strlen(id) + 1);
+        rc = 0;
+    }
+    json_decref(claims);
+    return rc;
+}
+
+bool auth_jti_live(struct auth *a, const char *jti, const char *user)
+{
+    const struct token_entry *e = map_get(a->tokens, jti);
+    return e != NULL && e->exp > (int64_t)time(NULL) && strcmp(e->user, user) == 0;
+}
+
+int auth_jti_family(struct auth *a, const char *jti, char family[AUTH_FAMILY_LEN])
+{
+    const struct token_entry *e = jti ? map_get(a->tokens, jti) : NULL;
+    if (e == NULL)
+        return -ENOENT;
+    snprintf(family, AUTH_FAMILY_LEN, "%s", e->family);
+    return 0;
+}
+
 int auth_token_revoke(struct auth *a, const char *token)
 {
     json_t *claims = NULL;

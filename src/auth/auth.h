@@ -17,6 +17,7 @@
 
 #define AUTH_KEY_LEN    32
 #define AUTH_FAMILY_LEN 33 /* refresh family ids: 32 hex characters */
+#define AUTH_JTI_LEN    33 /* access token ids: 32 hex characters */
 
 enum jwt_status {
     JWT_OK = 0,
@@ -86,6 +87,13 @@ char *auth_token_issue(struct auth *a, const char *username);
 /* Checks a token: signature, alg, exp, aud and presence in the table. On JWT_OK copies the
  * username (sub) into user (size userlen, truncated never: JWT_MALFORMED if it does not fit). */
 enum jwt_status auth_token_check(struct auth *a, const char *token, char *user, size_t userlen);
+/* The jti of a valid access token (as auth_token_check) into jti. 0, or -ENOENT. */
+int auth_token_jti(struct auth *a, const char *token, char jti[AUTH_JTI_LEN]);
+/* true while the access token with this jti is in the table, unexpired and issued to user
+ * (something bound to a token, e.g. an SSE ticket, dies with it). */
+bool auth_jti_live(struct auth *a, const char *jti, const char *user);
+/* The refresh family of the access token with this jti ("" for none). 0, or -ENOENT. */
+int auth_jti_family(struct auth *a, const char *jti, char family[AUTH_FAMILY_LEN]);
 /* Removes one token from the table (logout). 0, or -ENOENT when it was not there. */
 int auth_token_revoke(struct auth *a, const char *token);
 /* Removes every token of username, access and refresh; returns how many. */

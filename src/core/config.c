@@ -156,12 +156,24 @@ static const struct config_key keys[] = {
       "Comma-separated usernames who may push to anyone; others only to contacts in their roster." },
     { "push.action_token_lifetime", CONFIG_DURATION, "24h", 60 * SEC, 30 * DAY, NULL,
       "Lifetime of the restricted token a push carries for POST /webpush/action (a click or reply)." },
+    { "events.ring_len", CONFIG_INT, "1024", 1, 1000000, NULL,
+      "Most recent events kept per user for streams that reconnect (Last-Event-ID) or attach "
+      "later; older ones are dropped and a stream that needed them gets sparkgate.gap." },
+    { "events.ring_age", CONFIG_DURATION, "10m", 1 * SEC, 7 * DAY, NULL,
+      "Events older than this are dropped from a user's ring (checked as events come and "
+      "streams attach), so a stream resuming after a longer absence gets sparkgate.gap." },
     { "sse.heartbeat", CONFIG_DURATION, "15s", 1 * SEC, 600 * SEC, NULL,
       "Interval of the keep-alive comment on idle event streams." },
     { "sse.max_queue", CONFIG_SIZE, "1m", 4 * KIB, 256 * MIB, NULL,
       "Bytes queued for one event stream before it is closed as too slow." },
     { "sse.max_streams_per_user", CONFIG_INT, "64", 1, 10000, NULL,
-      "Most simultaneous event streams of one user; more get 429." },
+      "Most simultaneous event streams of one user; more get 429. Also the most unspent SSE "
+      "tickets a user may hold." },
+    { "sse.ticket_lifetime", CONFIG_DURATION, "30s", 1 * SEC, 600 * SEC, NULL,
+      "How long a ticket from POST /sse/ticket may be used (once) to open /sparkweb/sse?ticket=." },
+    { "sse.max_tickets", CONFIG_INT, "10000", 1, 1000000, NULL,
+      "Most unspent SSE tickets held at once (all users); more requests get 503 until some are "
+      "used or expire." },
     { "store.path", CONFIG_STR, "./var", 0, 0, NULL,
       "Directory for the gateway's state (keys, sparkgate.db); created with mode 0700." },
     { "log.level", CONFIG_ENUM, "info", 0, 0, "error|warn|info|debug",

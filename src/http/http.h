@@ -114,8 +114,19 @@ struct http_stream *http_req_stream(struct http_req *req, int status, const char
 int http_stream_write(struct http_stream *st, const void *data, size_t len);
 /* Bytes queued and not yet handed to the socket. */
 size_t http_stream_queued(const struct http_stream *st);
+/* Calls cb once, from the write path, as soon as at most `low` bytes remain queued after a
+ * write to the socket (a writer that paces itself waits for this). One registration at a
+ * time: a new one replaces the old. Never called once the stream is closing. cb may write to
+ * the stream and close or abort it. */
+typedef void http_stream_drain_cb(struct http_stream *st, void *data);
+void http_stream_on_drain(struct http_stream *st, size_t low, http_stream_drain_cb *cb, void *data);
 /* Ends the stream after queued bytes are flushed; close_cb follows. Idempotent. */
 void http_stream_close(struct http_stream *st);
+/* Ends the stream now, for a peer that stopped reading: the queued bytes are freed at once and
+ * the connection is closed with a reset (HTTP/1.1; an HTTP/2 stream is reset) on the next loop
+ * iteration, however full the socket is; close_cb follows then. Idempotent, also after
+ * http_stream_close. */
+void http_stream_abort(struct http_stream *st);
 /* The peer address of the stream's connection. */
 const char *http_stream_peer(const struct http_stream *st);
 

@@ -334,9 +334,32 @@ static void scan_add(struct http_server *srv, size_t *n, struct lws *wsi)
     (*n)++;
 }
 
+static void scan_cb(uv_timer_t *t);
+
+void http__scan_soon(struct http_server *srv)
+{
+    if (!srv->closing)
+        uv_timer_start(&srv->scan, scan_cb, 0, HTTP__SCAN_MS);
+}
+
+/* Closes the streams aborted since the last scan, synchronously as below. One at a time, from
+ * the head again after each: closing an HTTP/2 stream may end others of its connection. */
+static void kill_aborted(struct http_server *srv)
+{
+    for (;;) {
+        struct lws *wsi = NULL;
+        for (struct http_stream *st = srv->streams; st && !wsi; st = http__stream_next(st))
+            wsi = http__stream_take_aborted(st);
+        if (wsi == NULL)
+            return;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+    }
+}
+
 static void scan_cb(uv_timer_t *t)
 {
     struct http_server *srv = container_of(t, struct http_server, scan);
+    kill_aborted(srv);
     size_t n = 0;
     for (struct http_req *r = srv->reqs; r; r = r->next) {
         if (r->wsi && !r->h2 && r->state == HTTP__REQ_HANDLER)

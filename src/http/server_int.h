@@ -124,6 +124,11 @@ struct http_stream *http__stream_next(const struct http_stream *st);
 /* The wsi of an open HTTP/1.1 stream (held, see http__h1_hold), else NULL. */
 struct lws *http__stream_h1_wsi(const struct http_stream *st);
 int http__stream_writeable(struct http_stream *st);
+/* The wsi of a stream that was aborted and not yet closed, once (NULL afterwards, and for the
+ * other streams). */
+struct lws *http__stream_take_aborted(struct http_stream *st);
+/* Runs the scan timer soon (aborted streams are closed there). */
+void http__scan_soon(struct http_server *srv);
 /* The client went away (CLOSED_HTTP) or the server is closing: close_cb runs, st is freed. */
 void http__stream_gone(struct http_stream *st);
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <libwebsockets.h>
 
@@ -37,9 +38,14 @@ struct http_stream {
     size_t max_queue;
     unsigned char *hdrs; /* LWS_PRE + serialized headers until sent */
     size_t hdrs_len;
+    http_stream_drain_cb *drain_cb;
+    void *drain_data;
+    size_t drain_low;
     bool h2;
     bool closing; /* http_stream_close called */
     bool ended;   /* terminator written */
+    bool aborted; /* http_stream_abort called: close without flushing */
+    bool killed;  /* the server has closed (or is closing) the aborted connection */
     char peer[48];
 };
 
@@ -57,17 +63,24 @@ static void stream_unlink(struct http_stream *st)
     st->srv = NULL;
 }
 
-static void stream_free(struct http_stream *st)
+static void free_chunks(struct http_stream *st)
 {
-    stream_unlink(st);
-    if (st->pss && st->pss->st == st)
-        st->pss->st = NULL;
     struct chunk *c = st->head;
     while (c) {
         struct chunk *next = c->next;
         mem_free(c);
         c = next;
     }
+    st->head = st->tail = NULL;
+    st->queued = 0;
+}
+
+static void stream_free(struct http_stream *st)
+{
+    stream_unlink(st);
+    if (st->pss && st->pss->st == st)
+        st->pss->st = NULL;
+    free_chunks(st);
     mem_free(st->hdrs);
     mem_free(st);
 }
@@ -203,13 +216,49 @@ size_t http_stream_queued(const struct http_stream *st)
     return st->queued;
 }
 
+void http_stream_on_drain(struct http_stream *st, size_t low, http_stream_drain_cb *cb, void *data)
+{
+    st->drain_cb = cb;
+    st->drain_data = data;
+    st->drain_low = low;
+}
+
 void http_stream_close(struct http_stream *st)
 {
     if (st->closing)
         return;
     st->closing = true;
+    st->drain_cb = NULL;
     if (st->wsi)
         stream_want_write(st);
+}
+
+void http_stream_abort(struct http_stream *st)
+{
+    if (st->aborted)
+        return;
+    st->aborted = true;
+    st->closing = true;
+    st->drain_cb = NULL;
+    free_chunks(st);
+    if (st->wsi == NULL)
+        return;
+    if (!st->h2) {
+        /* a reset frees the socket's unsent bytes too, instead of an orphan waiting on a
+         * peer that does not read */
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+        setsockopt((int)lws_get_socket_fd(st->wsi), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    if (st->srv)
+        http__scan_soon(st->srv);
+}
+
+struct lws *http__stream_take_aborted(struct http_stream *st)
+{
+    if (!st->aborted || st->killed)
+        return NULL;
+    st->killed = true;
+    return st->wsi;
 }
 
 const char *http_stream_peer(const struct http_stream *st)
@@ -244,6 +293,8 @@ static int write_chunk(struct http_stream *st)
 int http__stream_writeable(struct http_stream *st)
 {
     struct lws *wsi = st->wsi;
+    if (st->aborted)
+        return -1; /* CLOSED_HTTP follows */
     if (st->hdrs) {
         if (lws_write(wsi, st->hdrs + LWS_PRE, st->hdrs_len, LWS_WRITE_HTTP_HEADERS) < 0)
             return -1;
@@ -252,6 +303,13 @@ int http__stream_writeable(struct http_stream *st)
     } else if (st->head) {
         if (write_chunk(st) < 0)
             return -1;
+        if (st->drain_cb && st->queued <= st->drain_low) {
+            http_stream_drain_cb *cb = st->drain_cb;
+            st->drain_cb = NULL;
+            cb(st, st->drain_data); /* may write, close or abort; never frees st */
+            if (st->aborted)
+                return -1;
+        }
     } else if (st->closing && !st->ended) {
         unsigned char buf[LWS_PRE + 8];
         memcpy(buf + LWS_PRE, "0\r\n\r\n", 5);
@@ -266,7 +324,9 @@ int http__stream_writeable(struct http_stream *st)
         http__h1_release(wsi);
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
-    if (st->head || (st->closing && !st->ended))
+    /* lws keeps what the socket did not take of the last write and flushes it before the next
+     * WRITEABLE; a held connection would keep it until the next write (the heartbeat) */
+    if (st->head || (st->closing && !st->ended) || (!st->h2 && lws_partial_buffered(wsi)))
         lws_callback_on_writable(wsi);
     else if (!st->h2)
         http__h1_hold(wsi);

@@ -197,6 +197,9 @@ void session_detach(struct session *s, struct events_sink *sink);
  * presented), for session_logout_tab. tag is copied; NULL or "" removes the label. */
 void session_sink_set_tag(struct session *s, struct events_sink *sink, const char *tag);
 size_t session_sink_count(const struct session *s);
+/* The user's event log (ids, ring, resume: events.h), owned by the session and valid until the
+ * session's sinks were told it closed. Streams that resume from a Last-Event-ID read it. */
+struct events_log *session_events(struct session *s);
 
 /* --- ending --- */
 

@@ -21,6 +21,8 @@ struct sse_stream {
     struct http_stream *http;
     sse_closed_cb *cb;
     void *data;
+    sse_drain_cb *drain_cb;
+    void *drain_data;
     uint64_t last_write_ms;
     bool closing;
 };
@@ -58,15 +60,20 @@ static void list_append(struct sse_hub *hub, struct sse_stream *st)
     hub->tail = st;
 }
 
-static int stream_write(struct sse_stream *st, const char *data, size_t len)
+/* Queues bytes. A write that would pass max_queue aborts the stream (slow consumer) unless
+ * `offer`, which leaves it as it is and returns -EAGAIN. */
+static int stream_write(struct sse_stream *st, const char *data, size_t len, bool offer)
 {
     if (st->closing)
         return -EPIPE;
     int rc = http_stream_write(st->http, data, len);
+    if (rc == -ENOBUFS && offer)
+        return -EAGAIN;
     if (rc == -ENOBUFS) {
         log_warn("slow_consumer", "peer=%s queued=%zu", http_stream_peer(st->http),
                  http_stream_queued(st->http));
-        sse_stream_close(st);
+        st->closing = true;
+        http_stream_abort(st->http);
         return rc;
     }
     if (rc < 0)
@@ -84,7 +91,7 @@ static void hub_on_tick(struct tick *t, uint64_t now_ms, void *data)
     /* oldest writes first: stop at the first stream written recently */
     while (hub->head && now_ms - hub->head->last_write_ms >= hub->heartbeat_ms) {
         struct sse_stream *st = hub->head;
-        if (stream_write(st, ":\r\n\r\n", 5) < 0 && hub->head == st) {
+        if (stream_write(st, ":\r\n\r\n", 5, false) < 0 && hub->head == st) {
             /* could not write (closing): move it out of the way until its close completes */
             list_remove(hub, st);
             list_append(hub, st);
@@ -153,9 +160,11 @@ struct sse_stream *sse_stream_open(struct sse_hub *hub, struct http_req *req, ss
     return st;
 }
 
-int sse_stream_send(struct sse_stream *st, uint64_t id, const char *name, const char *json,
-                    size_t json_len)
+static int frame_write(struct sse_stream *st, uint64_t id, const char *name, const char *json,
+                       size_t json_len, bool offer)
 {
+    if (st->closing)
+        return -EPIPE;
     /* one frame per write so the queue bound applies to whole events */
     struct buf b;
     buf_init(&b, json_len * 8 + 256);
@@ -163,21 +172,69 @@ int sse_stream_send(struct sse_stream *st, uint64_t id, const char *name, const 
         buf_appendf(&b, "id: %llu\r\n", (unsigned long long)id);
     buf_appendf(&b, "event: %s\r\ndata: ", name);
     /* payloads are single-line JSON; split defensively on line breaks anyway */
+    size_t run = 0;
     for (size_t i = 0; i < json_len; i++) {
-        if (json[i] == '\n' || json[i] == '\r')
-            buf_append(&b, "\r\ndata: ", 8);
-        else
-            buf_append(&b, &json[i], 1);
+        if (json[i] != '\n' && json[i] != '\r')
+            continue;
+        buf_append(&b, json + run, i - run);
+        buf_append(&b, "\r\ndata: ", 8);
+        run = i + 1;
     }
+    buf_append(&b, json + run, json_len - run);
     buf_append(&b, "\r\n\r\n", 4);
-    int rc = stream_write(st, b.ptr, b.len);
+    int rc;
+    if (b.len > st->hub->max_queue) {
+        /* could never be queued: skipping it beats a reconnect loop over the same event */
+        log_warn("event_too_big", "peer=%s id=%llu event=%s len=%zu max_queue=%zu",
+                 http_stream_peer(st->http), (unsigned long long)id, name, b.len,
+                 st->hub->max_queue);
+        rc = -EMSGSIZE;
+    } else {
+        rc = stream_write(st, b.ptr, b.len, offer);
+    }
     buf_cleanup(&b);
     return rc;
+}
+
+int sse_stream_send(struct sse_stream *st, uint64_t id, const char *name, const char *json,
+                    size_t json_len)
+{
+    return frame_write(st, id, name, json, json_len, false);
 }
 
 int sse_stream_send_event(struct sse_stream *st, const struct event *ev)
 {
     return sse_stream_send(st, ev->id, ev->name, ev->json, ev->json_len);
+}
+
+int sse_stream_offer(struct sse_stream *st, uint64_t id, const char *name, const char *json,
+                     size_t json_len)
+{
+    return frame_write(st, id, name, json, json_len, true);
+}
+
+int sse_stream_offer_event(struct sse_stream *st, const struct event *ev)
+{
+    return sse_stream_offer(st, ev->id, ev->name, ev->json, ev->json_len);
+}
+
+static void on_http_drain(struct http_stream *hs, void *data)
+{
+    struct sse_stream *st = data;
+    (void)hs;
+    sse_drain_cb *cb = st->drain_cb;
+    st->drain_cb = NULL;
+    if (cb && !st->closing)
+        cb(st, st->drain_data);
+}
+
+void sse_stream_on_drain(struct sse_stream *st, sse_drain_cb *cb, void *data)
+{
+    if (st->closing)
+        return;
+    st->drain_cb = cb;
+    st->drain_data = data;
+    http_stream_on_drain(st->http, st->hub->max_queue / 2, on_http_drain, st);
 }
 
 void sse_stream_close(struct sse_stream *st)

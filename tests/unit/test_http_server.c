@@ -130,6 +130,42 @@ static void h_stream_end(struct http_req *req, void *data)
     assert_int_equal(http_stream_write(stream_to_close, "x", 1), -EPIPE);
 }
 
+static void on_drained(struct http_stream *st, void *data)
+{
+    (void)data;
+    assert_int_equal(http_stream_queued(st), 0);
+    http_stream_write(st, "drained\n\n", 9);
+    http_stream_close(st);
+}
+
+/* A writer that paces itself: the drain callback fires once the queue is at the low mark. */
+static void h_stream_drain(struct http_req *req, void *data)
+{
+    (void)data;
+    struct http_stream *st =
+        http_req_stream(req, 200, "text/event-stream", 4096, stream_closed, NULL);
+    char fill[3000];
+    memset(fill, 'A', sizeof(fill));
+    assert_int_equal(http_stream_write(st, fill, sizeof(fill)), 0);
+    assert_int_equal(http_stream_write(st, fill, 1097), -ENOBUFS); /* 4096 + 1 */
+    assert_int_equal(http_stream_write(st, fill, 1096), 0);        /* 4096: at the bound */
+    http_stream_on_drain(st, 0, on_drained, NULL);
+}
+
+/* A stream given up on: queued bytes freed at once, the connection reset, close cb later. */
+static void h_stream_abort(struct http_req *req, void *data)
+{
+    (void)data;
+    struct http_stream *st =
+        http_req_stream(req, 200, "text/event-stream", 4096, stream_closed, NULL);
+    http_stream_write(st, "event: a\n\n", 10);
+    http_stream_abort(st);
+    assert_int_equal(http_stream_queued(st), 0);
+    assert_int_equal(http_stream_write(st, "x", 1), -EPIPE);
+    http_stream_abort(st); /* idempotent */
+    http_stream_close(st);
+}
+
 static void server_done(void *data)
 {
     (void)data;
@@ -332,6 +368,34 @@ static void *client(void *arg)
     CHECK(r.status == 200);
     close(fd);
 
+    /* a paced writer: the drain callback adds the last event and ends the stream */
+    fd = conn();
+    send_str(fd, "GET /stream-drain HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(read_resp(fd, &r) == 0 && r.status == 200);
+    CHECK(read_until(fd, &r, "0\r\n\r\n") == 0);
+    CHECK(strstr(r.body, "drained\n\n\r\n0\r\n\r\n") != NULL);
+    CHECK(r.body_len > 4096);
+    close(fd);
+    wait_for(&n_stream_closed, 3);
+    CHECK(atomic_load(&n_stream_closed) == 3);
+
+    /* an aborted stream: the connection ends without the terminator */
+    fd = conn();
+    send_str(fd, "GET /stream-abort HTTP/1.1\r\nHost: x\r\n\r\n");
+    {
+        char buf[4096];
+        size_t got = 0;
+        ssize_t n;
+        while ((n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0)) > 0)
+            got += (size_t)n;
+        buf[got] = '\0';
+        CHECK(n == 0 || errno == ECONNRESET);
+        CHECK(strstr(buf, "0\r\n\r\n") == NULL && strstr(buf, "event: a") == NULL);
+    }
+    close(fd);
+    wait_for(&n_stream_closed, 4);
+    CHECK(atomic_load(&n_stream_closed) == 4);
+
     /* CORS */
     CHECK(request("OPTIONS /json HTTP/1.1\r\nHost: x\r\nOrigin: https://good.example\r\n"
                   "Access-Control-Request-Method: PUT\r\n"
@@ -394,7 +458,7 @@ static void *client(void *arg)
     uv_async_send(&wake);
     wait_for(&n_done, 1);
     CHECK(atomic_load(&n_aborts) == 2);
-    CHECK(atomic_load(&n_stream_closed) == 3);
+    CHECK(atomic_load(&n_stream_closed) == 5);
     close(fd1);
     close(fd2);
     return NULL;
@@ -462,6 +526,8 @@ static void server_end_to_end(void **state)
     assert_int_equal(http_route(srv, HTTP_GET, "/hang", h_hang, NULL), 0);
     assert_int_equal(http_route(srv, HTTP_GET, "/stream", h_stream, NULL), 0);
     assert_int_equal(http_route(srv, HTTP_GET, "/stream-end", h_stream_end, NULL), 0);
+    assert_int_equal(http_route(srv, HTTP_GET, "/stream-drain", h_stream_drain, NULL), 0);
+    assert_int_equal(http_route(srv, HTTP_GET, "/stream-abort", h_stream_abort, NULL), 0);
 
     pthread_t th;
     pthread_create(&th, NULL, client, NULL);
