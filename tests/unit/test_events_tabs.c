@@ -280,7 +280,7 @@ static void send_to_reaches_one_sink_without_id_or_ring_entry(void **state)
     assert_string_equal(a.name[1], "onDisconnect");
     assert_int_equal(a.id[1], 0);
     assert_int_equal(b.n, 1);
-    assert_int_equal(events_log_last_id(log), 1);
+    assert_int_equal(events_log_last_id(log), a.id[0]); /* the one-off event took no id */
     events_log_detach(log, sa);
     events_log_detach(log, sb);
     /* nothing new for a later sink: the one-off event was not kept */
