@@ -92,6 +92,13 @@ static void on_event(struct events_sink *sink, const struct event *ev, void *dat
 {
     struct sse_call *c = data;
     (void)sink;
+    if (ev->id == 0) { /* a one-off for this stream alone (not in the ring), e.g. onDisconnect
+                          before a tab logout closes it: after what the stream already has */
+        if (c->catching_up)
+            pump(c);
+        sse_stream_send_event(c->st, ev);
+        return;
+    }
     if (ev->id <= c->cursor || c->catching_up)
         return; /* already written, or the pump will read it from the ring */
     if (ev->id != c->cursor + 1) {

