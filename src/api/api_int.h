@@ -143,12 +143,14 @@ void api__ensure_cancel(struct api_ensure *e);
  * d->max_streams_per_user per user; expired ones are dropped as new ones are made or used. */
 struct api_tickets *api__tickets_new(void);
 void api__tickets_free(struct api_tickets *t);
-/* Spends a ticket: 0 with its user in user and the refresh family of the access token it was
- * obtained with in tab ("" for Basic; the tab tag for session.logout = tab); -ENOENT when it
- * is malformed, unknown, already used or expired; -EACCES when that access token has been
- * revoked since (logout). Never logs the ticket. */
+/* Drops every outstanding ticket of user (logout). */
+void api__tickets_forget_user(struct api_deps *d, const char *user);
+/* Spends a ticket: 0 with its user in user, the access token it was obtained with in jti (""
+ * for Basic) and that token's refresh family in tab ("" for Basic; the tab tag for session.logout =
+ * tab); -ENOENT when it is malformed, unknown, already used or expired; -EACCES when that access
+ * token has been revoked since (logout). Never logs the ticket. */
 int api__ticket_take(struct api_deps *d, const char *ticket, char user[API_USER_MAX],
-                     char tab[AUTH_FAMILY_LEN]);
+                     char tab[AUTH_FAMILY_LEN], char jti[AUTH_JTI_LEN]);
 
 /* Stores the password in the vault when vault.store_password is on. */
 void api__vault_password(struct api_deps *d, const char *user, const char *password);

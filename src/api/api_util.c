@@ -462,6 +462,7 @@ struct auth_call {
     char user[API_USER_MAX];
     char password[API_PASS_MAX]; /* Basic only; wiped */
     char ip[64];
+    char jti[AUTH_JTI_LEN]; /* the access token's, re-checked after the session opened */
 };
 
 static void call_free(struct auth_call *c)
@@ -510,6 +511,8 @@ static void ensure_done(int status, struct session *s, void *data)
     http_req_on_abort(c->req, NULL, NULL);
     if (status != 0)
         api__error_errno(c->req, status, "xmpp session could not be established");
+    else if (c->jti[0] != '\0' && !auth_jti_live(c->r->d->auth, c->jti, c->user))
+        api__error(c->req, 401, "revoked"); /* a logout came while the session opened */
     else
         c->r->h(c->req, c->user, s, c->r->d);
     call_free(c);
@@ -566,6 +569,7 @@ static void route_entry(struct http_req *req, void *data)
         call_free(c);
         return;
     }
+    auth_token_jti(d->auth, token, c->jti);
     c->ensure = api__ensure_session(d, c->user, ensure_done, c);
     http_req_on_abort(req, call_aborted, c);
 }

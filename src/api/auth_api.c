@@ -270,6 +270,7 @@ static void handle_logout(struct http_req *req, void *data)
     }
     auth_token_revoke_user(d->auth, user);
     auth_pwcache_forget(d->auth, user);
+    api__tickets_forget_user(d, user); /* including those obtained with Basic */
     struct session *s = session_find(d->sessions, user);
     if (s == NULL) {
         api__error(req, 400, "xmpp connection not found");

@@ -179,6 +179,7 @@ struct sse_wait {
     char user[API_USER_MAX];
     char tab[AUTH_FAMILY_LEN];
     char last_event_id[LEI_MAX];
+    char jti[AUTH_JTI_LEN]; /* the credential's token, re-checked once the session is open */
 };
 
 static void sse_wait_aborted(struct http_req *req, void *data)
@@ -196,6 +197,9 @@ static void sse_session_ready(int status, struct session *s, void *data)
     if (status != 0) {
         log_info("sse_refused", "user=%s why=no_session err=%s", w->user, log_errname(status));
         api__error(w->req, 401, "xmpp connection not found");
+    } else if (w->jti[0] != '\0' && !auth_jti_live(w->d->auth, w->jti, w->user)) {
+        log_info("sse_refused", "user=%s why=revoked_while_opening", w->user);
+        api__error(w->req, 401, "revoked"); /* a logout came while the session opened */
     } else {
         open_stream(w->d, w->req, w->user, s, w->tab,
                     w->last_event_id[0] ? w->last_event_id : NULL);
@@ -206,8 +210,9 @@ static void sse_session_ready(int status, struct session *s, void *data)
 /* Authenticates the stream by ?ticket= and/or ?token= (both must then name the same user).
  * Replies 401 and returns false on failure. */
 static bool sse_authenticate(struct api_deps *d, struct http_req *req, char user[API_USER_MAX],
-                             char tab[AUTH_FAMILY_LEN])
+                             char tab[AUTH_FAMILY_LEN], char jti[AUTH_JTI_LEN])
 {
+    jti[0] = '\0';
     tab[0] = '\0'; /* the token's refresh family identifies the tab (session.logout = tab) */
     const char *ticket = http_req_query(req, "ticket");
     const char *token = http_req_query(req, "token");
@@ -225,11 +230,13 @@ static bool sse_authenticate(struct api_deps *d, struct http_req *req, char user
             return false;
         }
         auth_token_family(d->auth, token, tab);
+        auth_token_jti(d->auth, token, jti);
     }
     if (has_ticket) {
         char tuser[API_USER_MAX];
         char ttab[AUTH_FAMILY_LEN];
-        int rc = api__ticket_take(d, ticket, tuser, ttab);
+        char tjti[AUTH_JTI_LEN];
+        int rc = api__ticket_take(d, ticket, tuser, ttab, tjti);
         if (rc < 0) {
             log_info("sse_refused", "why=%s", rc == -EACCES ? "ticket_revoked" : "bad_ticket");
             api__error(req, 401, "invalid ticket");
@@ -241,8 +248,10 @@ static bool sse_authenticate(struct api_deps *d, struct http_req *req, char user
             return false;
         }
         snprintf(user, API_USER_MAX, "%s", tuser);
-        if (!has_token)
+        if (!has_token) {
             snprintf(tab, AUTH_FAMILY_LEN, "%s", ttab);
+            snprintf(jti, AUTH_JTI_LEN, "%s", tjti);
+        }
     }
     return true;
 }
@@ -266,8 +275,8 @@ static const char *last_event_id(struct http_req *req, char out[LEI_MAX])
 static void handle_sse(struct http_req *req, void *data)
 {
     struct api_deps *d = data;
-    char user[API_USER_MAX], tab[AUTH_FAMILY_LEN];
-    if (!sse_authenticate(d, req, user, tab))
+    char user[API_USER_MAX], tab[AUTH_FAMILY_LEN], jti[AUTH_JTI_LEN];
+    if (!sse_authenticate(d, req, user, tab, jti))
         return;
     char lei_buf[LEI_MAX];
     const char *lei = last_event_id(req, lei_buf);
@@ -282,6 +291,7 @@ static void handle_sse(struct http_req *req, void *data)
     w->req = req;
     snprintf(w->user, sizeof(w->user), "%s", user);
     snprintf(w->tab, sizeof(w->tab), "%s", tab);
+    snprintf(w->jti, sizeof(w->jti), "%s", jti);
     snprintf(w->last_event_id, sizeof(w->last_event_id), "%s", lei ? lei : "");
     w->ensure = api__ensure_session(d, user, sse_session_ready, w);
     http_req_on_abort(req, sse_wait_aborted, w);

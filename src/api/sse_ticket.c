@@ -107,10 +107,23 @@ static bool ticket_wellformed(const char *s)
     return true;
 }
 
+void api__tickets_forget_user(struct api_deps *d, const char *user)
+{
+    struct api_tickets *t = d->state->tickets;
+    if (map_get(t->per_user, user) == NULL)
+        return;
+    for (struct ticket *k = t->head, *next; k != NULL; k = next) {
+        next = k->next;
+        if (strcmp(k->user, user) == 0)
+            ticket_remove(t, k);
+    }
+}
+
 int api__ticket_take(struct api_deps *d, const char *ticket, char user[API_USER_MAX],
-                     char tab[AUTH_FAMILY_LEN])
+                     char tab[AUTH_FAMILY_LEN], char jti[AUTH_JTI_LEN])
 {
     tab[0] = '\0';
+    jti[0] = '\0';
     struct api_tickets *t = d->state->tickets;
     uint64_t now = tick_now(d->tick);
     sweep(t, now);
@@ -124,8 +137,10 @@ int api__ticket_take(struct api_deps *d, const char *ticket, char user[API_USER_
         return -ENOENT;
     bool live = k->jti[0] == '\0' || auth_jti_live(d->auth, k->jti, k->user);
     snprintf(user, API_USER_MAX, "%s", k->user);
-    if (live && k->jti[0] != '\0')
+    if (live && k->jti[0] != '\0') {
         auth_jti_family(d->auth, k->jti, tab);
+        snprintf(jti, AUTH_JTI_LEN, "%s", k->jti);
+    }
     ticket_remove(t, k); /* spent either way */
     return live ? 0 : -EACCES;
 }

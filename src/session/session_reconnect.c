@@ -163,7 +163,10 @@ void session__upstream_lost(struct session *s, struct xmpp_stream *st, int statu
              log_errname(status), reason ? reason : "", xmpp_sm_unacked(sm), !off && !final);
     xmpp_sm_free(s->sm);
     s->sm = sm;
-    if (off || final) {
+    /* a session still setting up (never online) has logins waiting for it: end it, which
+     * starts them again on a fresh session, rather than reconnect into a state that would
+     * never answer them */
+    if (off || final || s->state == SESSION_CONNECTING) {
         session__end(s, "session-closed", false);
         return;
     }
@@ -338,6 +341,10 @@ static void attempt_on_ready(struct xmpp_stream *st, int status, void *data)
         rejoin_rooms(s);
         outq_append(&c.q, &waiting);
         outq_append(&s->outq, &c.q);
+    } else {
+        /* a resumed stream starts active (XEP-0352); say again what the sinks imply */
+        s->csi_inactive = false;
+        session__csi_update(s);
     }
     size_t waited = s->outq.n - c.n;
     resent += c.n;

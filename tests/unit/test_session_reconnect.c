@@ -354,6 +354,33 @@ static void session_ends_at_once_on_a_conflict(void **state)
     finish(&c, t);
 }
 
+/* Bound and SM enabled, then the server dies before answering disco#info / vCard: the session
+ * was never online, so it ends and the login is answered (an error: the server is gone) rather
+ * than left waiting on a reconnect. */
+static const struct step setup_lost_script[] = {
+    LOGIN_STEPS,
+    { "</bind></iq>", BOUND },
+    { "resume='true'/>", "<enabled xmlns='urn:xmpp:sm:3' id='sm-1' resume='true'/>" },
+    { "vcard-temp", SRV_CLOSE },
+    { NULL, NULL },
+};
+
+static void login_lost_during_setup_is_answered(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    struct tick *t = tick_new(&loop, 50);
+    struct ctx c = { 0 };
+    srv_start(setup_lost_script);
+    c.mgr = mgr_new(t, &c, 60000);
+    assert_int_equal(session_login(c.mgr, "alice", "secret", on_login, &c, NULL), 0);
+    pump(&c, &c.logins, 1, 5000); /* the retried login meets a server with no script left */
+    assert_int_equal(c.logins, 1);
+    assert_int_not_equal(c.login_status, 0);
+    assert_null(session_find(c.mgr, "alice"));
+    finish(&c, t);
+}
+
 int main(void)
 {
     (void)cbs;
@@ -365,6 +392,7 @@ int main(void)
         cmocka_unit_test(session_ends_when_no_credential_is_left),
         cmocka_unit_test(session_gives_up_after_reconnect_max),
         cmocka_unit_test(session_ends_at_once_on_a_conflict),
+        cmocka_unit_test(login_lost_during_setup_is_answered),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmpp_stream_global_cleanup();
