@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p var
 listen=${SPARKGATE_HTTP_LISTEN:-127.0.0.1:8080}
+# browsers treat http://localhost as a secure context (passkeys, service workers) and accept
+# it as a WebAuthn RP id; an IP address is neither
+public=${SPARKGATE_HTTP_PUBLIC_URL:-http://localhost:${listen##*:}}
 
 info=$(mktemp)
 node tests/harness/run-prosody.mjs --dir var/prosody >"$info" 2>var/prosody-harness.log &
@@ -25,11 +28,11 @@ cat <<MSG
   Prosody (XMPP) on 127.0.0.1:$c2s with demo users alice, bob, carol
   (passwords alice-pass, bob-pass, carol-pass).
 
-  Demo page:  http://$listen/
+  Demo page:  $public/
   Stop with Ctrl-C.
 
 MSG
-SPARKGATE_HTTP_LISTEN=$listen \
+SPARKGATE_HTTP_LISTEN=$listen SPARKGATE_HTTP_PUBLIC_URL=$public \
 SPARKGATE_XMPP_DOMAIN=localhost SPARKGATE_XMPP_HOST=127.0.0.1 SPARKGATE_XMPP_PORT="$c2s" \
 SPARKGATE_XMPP_TLS=off SPARKGATE_STORE_PATH=var/state \
   ./build/sparkgate "$@"

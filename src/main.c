@@ -1,5 +1,6 @@
 /* main.c: loads the settings, wires the modules together on one libuv loop, runs it, and shuts
  * down gracefully on SIGINT/SIGTERM. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -431,6 +432,13 @@ static int app_start(struct app *app)
         return rc;
     }
     log_info("webauthn", "rp_id=%s origins=%s", app->rp_id, app->origins);
+    unsigned char ip[16];
+    if (inet_pton(AF_INET, app->rp_id, ip) == 1)
+        log_warn("webauthn_rp_is_ip",
+                 "rp_id=%s msg=\"browsers refuse an IP address as the RP id: "
+                 "set http.public_url to a host name (e.g. http://localhost:8080) or "
+                 "webauthn.rp_id\"",
+                 app->rp_id);
     log_info("listening", "http=%s port=%d xmpp=%s:%d domain=%s tls=%s web_root=%s version=%s",
              ho.listen, http_server_port(app->http), so.host, so.port, so.domain,
              config_str(cfg, "xmpp.tls"), ho.web_root, SG_VERSION);
