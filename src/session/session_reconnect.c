@@ -70,6 +70,18 @@ static void outq_append(struct session_outq *dst, struct session_outq *src)
     *src = (struct session_outq){ 0 };
 }
 
+/* True when an <iq> with this id waits in q (our ids are "sgN", serialised as id='sgN'). */
+static bool outq_holds_iq(const struct session_outq *q, const char *id)
+{
+    char needle[48];
+    snprintf(needle, sizeof(needle), "id='%s'", id);
+    for (const struct session_outq_item *it = q->head; it != NULL; it = it->next) {
+        if (strncmp(it->xml, "<iq", 3) == 0 && strstr(it->xml, needle) != NULL)
+            return true;
+    }
+    return false;
+}
+
 static void outq_pop(struct session_outq *q)
 {
     struct session_outq_item *it = q->head;
@@ -176,8 +188,10 @@ void session__upstream_lost(struct session *s, struct xmpp_stream *st, int statu
     s->failed_at_ms = now; /* only a reconnection after this moment makes the next one due */
     s->attempts = 0;
     s->retry_at_ms = now + backoff_ms(0);
+    /* requests already written may have lost their answers; those still waiting in the send
+     * queue have not been sent yet and will be, so they stay */
     for (struct iq_waiter *w = s->iqs; w != NULL; w = w->next)
-        w->lost = true;
+        w->lost = !outq_holds_iq(&s->outq, w->idstr);
     json_t *p = json_object();
     json_object_set_new(p, "reason", json_string(reason ? reason : "connection lost"));
     push_event(s, "sparkgate.reconnecting", p);

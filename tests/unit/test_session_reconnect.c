@@ -381,6 +381,56 @@ static void login_lost_during_setup_is_answered(void **state)
     finish(&c, t);
 }
 
+/* An IQ made while reconnecting waits in the send queue: after a fresh reconnect it is sent
+ * and its answer reaches the caller (it is not failed with the requests whose answers went
+ * with the old stream). */
+static const struct step fresh_iq_script[] = {
+    LOGIN_STEPS,
+    { "previd='sm-1'", "<failed xmlns='urn:xmpp:sm:3'><item-not-found "
+                       "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>" },
+    { "</bind></iq>", BOUND },
+    { "resume='true'/>", "<enabled xmlns='urn:xmpp:sm:3' id='sm-2' resume='true'/>" },
+    { "urn:xmpp:ping", "<iq type='result' id='sg4' from='localhost'/>" },
+    { NULL, NULL },
+};
+
+struct iq_seen {
+    int n, status;
+};
+
+static void on_ping(struct session *s, int status, const struct xmpp_stanza *reply, void *data)
+{
+    (void)s;
+    (void)reply;
+    struct iq_seen *r = data;
+    r->n++;
+    r->status = status;
+}
+
+static void iq_made_while_reconnecting_is_answered(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    struct tick *t = tick_new(&loop, 50);
+    struct ctx c = { 0 };
+    online_then_lost(&c, t, 60000, first_script);
+    struct xmpp_stanza *iq = xmpp_stanza_new("iq", XMPP_NS_CLIENT);
+    xmpp_stanza_set_attr(iq, "type", "get");
+    xmpp_stanza_set_attr(iq, "to", "localhost");
+    xmpp_stanza_add_child(iq, "ping", "urn:xmpp:ping");
+    struct iq_seen r = { 0 };
+    assert_int_equal(session_send_iq(c.s, iq, 10000, on_ping, &r), 4); /* sg4: queued */
+    xmpp_stanza_unref(iq);
+    uint16_t port = srv.port;
+    srv_stop();
+    uv_run(&loop, UV_RUN_NOWAIT);
+    srv_start_on(fresh_iq_script, port);
+    pump(&c, &r.n, 1, 5000);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.status, 0);
+    finish(&c, t);
+}
+
 int main(void)
 {
     (void)cbs;
@@ -393,6 +443,7 @@ int main(void)
         cmocka_unit_test(session_gives_up_after_reconnect_max),
         cmocka_unit_test(session_ends_at_once_on_a_conflict),
         cmocka_unit_test(login_lost_during_setup_is_answered),
+        cmocka_unit_test(iq_made_while_reconnecting_is_answered),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmpp_stream_global_cleanup();
