@@ -14,46 +14,7 @@
 #include "events/events.h"
 #include "xmpp/stanza.h"
 
-#define MAX_EV 8
-
-struct captured {
-    int n;
-    char name[MAX_EV][32];
-    json_t *payload[MAX_EV];
-};
-
-static void capture(const char *name, json_t *payload, void *data)
-{
-    struct captured *c = data;
-    assert_true(c->n < MAX_EV);
-    snprintf(c->name[c->n], sizeof(c->name[0]), "%s", name);
-    c->payload[c->n++] = json_incref(payload);
-}
-
-static void release(struct captured *c)
-{
-    for (int i = 0; i < c->n; i++)
-        json_decref(c->payload[i]);
-}
-
-static void convert(const char *xml, struct captured *c)
-{
-    int err = 0;
-    struct xmpp_stanza *st = xmpp_stanza_parse(xml, strlen(xml), XMPP_NS_CLIENT, 1 << 20, &err);
-    assert_non_null(st);
-    struct events_opts o = { .meet_base = "https://gw.example.org" };
-    memset(c, 0, sizeof(*c));
-    events_from_stanza(st, &o, capture, c);
-    xmpp_stanza_unref(st);
-}
-
-static const char *sget(json_t *o, const char *k)
-{
-    const char *v = json_string_value(json_object_get(o, k));
-    if (v == NULL)
-        fail_msg("missing string key %s", k);
-    return v;
-}
+#include "events_fixture.h"
 
 static void chat_message_with_quotes_newline_and_emoji_survives(void **state)
 {
