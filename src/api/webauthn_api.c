@@ -169,22 +169,31 @@ static struct wa_call *wa_begin(struct api_deps *d, struct http_req *req, bool r
     return c;
 }
 
+/* The common start of the credential-list callbacks of both start calls: a new ceremony of
+ * kind for the caller, or NULL once the call has ended (client gone, storage failure, table
+ * full). */
+static struct api_ceremony *listed_ceremony(struct wa_call *c, int status, const char *kind)
+{
+    if (!api__call_store_back(&c->base))
+        return NULL;
+    if (status != 0) {
+        api__call_error(&c->base, 500, "storage failure");
+        return NULL;
+    }
+    struct api_ceremony *cer = ceremony_new(c->base.d, kind, c->base.user);
+    if (cer == NULL)
+        api__call_error(&c->base, 503, "too many pending ceremonies");
+    return cer;
+}
+
 /* ---- A4: registration start ---- */
 
 static void reg_listed(int status, const struct store_webauthn_cred *creds, size_t n, void *data)
 {
     struct wa_call *c = data;
-    if (!api__call_store_back(&c->base))
+    struct api_ceremony *cer = listed_ceremony(c, status, "reg");
+    if (cer == NULL)
         return;
-    if (status != 0) {
-        api__call_error(&c->base, 500, "storage failure");
-        return;
-    }
-    struct api_ceremony *cer = ceremony_new(c->base.d, "reg", c->base.user);
-    if (cer == NULL) {
-        api__call_error(&c->base, 503, "too many pending ceremonies");
-        return;
-    }
     if (n > 0 && creds[0].user_handle_len > 0) { /* one handle per user across credentials */
         memcpy(cer->handle, creds[0].user_handle, creds[0].user_handle_len);
         cer->handle_len = creds[0].user_handle_len;
@@ -354,17 +363,9 @@ static void handle_reg_finish(struct http_req *req, void *data)
 static void auth_listed(int status, const struct store_webauthn_cred *creds, size_t n, void *data)
 {
     struct wa_call *c = data;
-    if (!api__call_store_back(&c->base))
+    struct api_ceremony *cer = listed_ceremony(c, status, "auth");
+    if (cer == NULL)
         return;
-    if (status != 0) {
-        api__call_error(&c->base, 500, "storage failure");
-        return;
-    }
-    struct api_ceremony *cer = ceremony_new(c->base.d, "auth", c->base.user);
-    if (cer == NULL) {
-        api__call_error(&c->base, 503, "too many pending ceremonies");
-        return;
-    }
     json_t *allow = json_array(); /* always an array (page code reads .length) */
     for (size_t i = 0; i < n; i++)
         json_array_append_new(allow, json_pack("{s:s, s:o}", "type", "public-key", "id",
