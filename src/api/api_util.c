@@ -410,6 +410,16 @@ void api__call_reply(struct api_call *c, json_t *body)
     api__call_free(c);
 }
 
+/* The XMPP server accepted user's password: refund the rate limit, remember the password for
+ * Basic, keep it in the vault when configured. */
+static void password_verified(struct api_deps *d, const char *user, const char *password,
+                              const char *ip)
+{
+    api__rate_ok(d, user, ip);
+    auth_pwcache_put(d->auth, user, password, tick_now(d->tick), d->basic_cache_ms);
+    api__vault_password(d, user, password);
+}
+
 bool api__call_password_checked(struct api_call *c, int status, const char *what)
 {
     c->login = NULL;
@@ -421,9 +431,7 @@ bool api__call_password_checked(struct api_call *c, int status, const char *what
         api__call_errno(c, status, what);
         return false;
     }
-    api__rate_ok(c->d, c->user, c->ip);
-    auth_pwcache_put(c->d->auth, c->user, c->password, tick_now(c->d->tick), c->d->basic_cache_ms);
-    api__vault_password(c->d, c->user, c->password);
+    password_verified(c->d, c->user, c->password, c->ip);
     return true;
 }
 
@@ -496,9 +504,7 @@ static void basic_done(struct session_mgr *mgr, int status, struct session *s, v
         log_info("basic_refused", "user=%s ip=%s err=%s", c->user, c->ip, log_errname(status));
         api__error_errno(c->req, status, "authentication failed");
     } else {
-        api__rate_ok(d, c->user, c->ip);
-        auth_pwcache_put(d->auth, c->user, c->password, tick_now(d->tick), d->basic_cache_ms);
-        api__vault_password(d, c->user, c->password);
+        password_verified(d, c->user, c->password, c->ip);
         c->r->h(c->req, c->user, (c->r->flags & API_NEED_SESSION) ? s : NULL, d);
     }
     call_free(c);
