@@ -410,6 +410,9 @@ static int app_start(struct app *app)
     d->sse_ticket_ms = config_ms(cfg, "sse.ticket_lifetime");
     d->sse_max_tickets = (size_t)config_int(cfg, "sse.max_tickets");
     d->domain = config_str(cfg, "xmpp.domain");
+    d->muc_service = config_str(cfg, "xmpp.muc_service");
+    d->pubsub_service = config_str(cfg, "xmpp.pubsub_service");
+    d->upload_service = config_str(cfg, "xmpp.upload_service");
     d->store_password = config_bool(cfg, "vault.store_password");
     d->totp_single_factor = config_bool(cfg, "auth.totp_single_factor");
     d->totp_issuer = config_str(cfg, "auth.totp_issuer");

@@ -1,5 +1,6 @@
 /* api.c: route registration and the API's own state. */
 #include "api/api_int.h"
+#include "api/xmpp_api.h"
 
 #include "core/map.h"
 #include "core/mem.h"
@@ -31,6 +32,7 @@ void api_free(struct api_deps *d)
         return;
     api__webauthn_free(d);
     api__push_free(d);
+    api__service_free(d);
     map_free(d->state->ceremonies);
     api__tickets_free(d->state->tickets);
     while (d->state->routes) {

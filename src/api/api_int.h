@@ -17,12 +17,14 @@ struct session;
 struct map;
 
 struct api_tickets;
+struct api_disco;
 
 struct api_state {
     struct map *ceremonies;      /* "<kind>:<user>" -> struct api_ceremony (webauthn_api.c) */
     struct api_route *routes;    /* wrappers made by api__route_user, freed at api_free */
     struct api_push *push;       /* push_api.c: the unseen-stanza cache */
     struct api_tickets *tickets; /* SSE tickets (sse_ticket.c) */
+    struct api_disco *disco;     /* XEP-0030 service cache (xmpp_api.c) */
 };
 
 int api__auth_register(struct api_deps *d);
