@@ -211,4 +211,73 @@ void session_logout(struct session *s);
  * logged out as by session_logout. Returns the number of sinks left (0: the session ended). */
 size_t session_logout_tab(struct session *s, const char *tag);
 
+/* --- group chat (XEP-0045; session_muc.c) --- */
+
+/* Bounds: rooms joined or being joined per session, occupants remembered per room (further
+ * occupants are not listed). */
+#define SESSION_MUC_MAX_ROOMS     64
+#define SESSION_MUC_MAX_OCCUPANTS 512
+
+/* status 0: the room sent our self-presence (status 110), we are in. -EPROTO: the room answered
+ * with an error presence, err (borrowed) is that presence (conflict: nickname in use;
+ * not-authorized: password; registration-required: members only; forbidden: banned;
+ * item-not-found; service-unavailable: full). -ETIMEDOUT, -ECANCELED (left, or the session
+ * ended), -ECONNABORTED (removed from the room meanwhile). */
+typedef void session_muc_join_cb(struct session *s, int status, const struct xmpp_stanza *err,
+                                 void *data);
+/* Enters room (bare JID) as nick: presence to room/nick with <x xmlns=muc>, the password when
+ * given, <history maxstanzas=history_max/> when history_max >= 0. Returns 0 when the room is
+ * already joined (cb never runs), a positive waiter id (session_muc_join_cancel) when cb will
+ * run, or -EINVAL (bad room or nick), -ENOSPC (too many rooms), -ENOTCONN, -ENOBUFS. A second
+ * join of a room still being joined waits for the same answer. timeout_ms 0: iq_timeout.
+ * Joined rooms are entered again after a reconnection that was not a resumption (history
+ * since shortly before the loss; duplicates are filtered). */
+int64_t session_muc_join(struct session *s, const char *room, const char *nick,
+                         const char *password, int history_max, uint64_t timeout_ms,
+                         session_muc_join_cb *cb, void *data);
+/* That waiter's callback will not run (the join itself goes on). Unknown ids are ignored. */
+void session_muc_join_cancel(struct session *s, int64_t id);
+/* Leaves (unavailable presence to room/nick) and forgets the room. -ENOENT when not joined or
+ * joining; else 0 or session_send's error (the room is forgotten either way). */
+int session_muc_leave(struct session *s, const char *room);
+/* True when room is joined (self-presence received). */
+bool session_muc_joined(const struct session *s, const char *room);
+/* Our nickname in a joined room, or NULL. Valid until the next stanza is handled. */
+const char *session_muc_nick(const struct session *s, const char *room);
+typedef void session_muc_room_cb(const char *room, const char *nick, void *data);
+/* Calls cb for every joined room; returns their number (cb may be NULL). */
+size_t session_muc_rooms(const struct session *s, session_muc_room_cb *cb, void *data);
+
+struct session_muc_occupant {
+    const char *nick;
+    const char *jid;         /* real JID when the room reveals it, else NULL */
+    const char *role;        /* moderator|participant|visitor|none */
+    const char *affiliation; /* owner|admin|member|outcast|none */
+};
+
+typedef void session_muc_occupant_cb(const char *room, const struct session_muc_occupant *o,
+                                     void *data);
+/* Calls cb for every occupant of a joined room known from its presences (ourselves included),
+ * in arrival order. Returns their number, or -ENOENT when the room is not joined. */
+int session_muc_occupants(const struct session *s, const char *room, session_muc_occupant_cb *cb,
+                          void *data);
+
+/* The answer to session_muc_mam_query: status and reply as session_iq_cb (reply is the IQ
+ * result or error carrying <fin/>); items are the <message> stanzas the room's archive sent for
+ * the query (each holding <result xmlns="urn:xmpp:mam:2"><forwarded/></result>), in arrival
+ * order, borrowed for the call; truncated when some were dropped for the bounds. */
+typedef void session_muc_mam_cb(struct session *s, int status, const struct xmpp_stanza *reply,
+                                struct xmpp_stanza *const *items, size_t n, bool truncated,
+                                void *data);
+/* Sends a MAM query IQ to a room (iq's 'to' is the room JID; it carries <query
+ * xmlns="urn:xmpp:mam:2" queryid=queryid>, queryid 1..63 bytes) and collects the result
+ * messages of that queryid sent by the room's bare JID until the IQ is answered; they become no
+ * event. At most max_items messages and max_bytes of their serialised size are kept. Returns a
+ * waiter id (session_muc_mam_cancel) or a negative errno (cb never runs then); cb runs once. */
+int64_t session_muc_mam_query(struct session *s, struct xmpp_stanza *iq, const char *queryid,
+                              size_t max_items, size_t max_bytes, uint64_t timeout_ms,
+                              session_muc_mam_cb *cb, void *data);
+/* The callback will not run; what was collected is dropped. Unknown ids are ignored. */
+void session_muc_mam_cancel(struct session *s, int64_t id);
+
 #endif

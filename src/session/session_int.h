@@ -94,6 +94,9 @@ struct session {
     uint64_t failed_at_ms;             /* when the last attempt failed */
     uint64_t dedup[SESSION_DEDUP_LEN]; /* hashes of recent inbound messages */
     size_t dedup_pos;
+
+    struct session_muc *muc;          /* joined rooms (session_muc.c), NULL until the first join */
+    struct session_muc_mam *muc_mams; /* room archive queries waiting for their results */
 };
 
 struct session_login {
@@ -201,5 +204,16 @@ void session__csi_update(struct session *s);
 
 /* One after-bind request answered (or given up); the last one brings the session online. */
 void session__setup_done(struct session *s);
+
+/* session_muc.c */
+/* An inbound presence: follows joins, occupants and removals of the tracked rooms. */
+void session__muc_presence(struct session *s, const struct xmpp_stanza *st);
+/* After a fresh (not resumed) stream: enters every tracked room again. */
+void session__muc_rejoin(struct session *s);
+/* Fails pending joins with -ECANCELED and forgets every room (the session ends). */
+void session__muc_free(struct session *s);
+/* Takes a result message of a running session_muc_mam_query (from its room, matching
+ * queryid): true when it was collected (or dropped for the bound) and must go no further. */
+bool session__muc_mam_collect(struct session *s, struct xmpp_stanza *st);
 
 #endif

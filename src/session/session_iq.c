@@ -238,6 +238,7 @@ static void on_iq_request(struct session *s, struct xmpp_stanza *st)
 
 static void on_presence(struct session *s, struct xmpp_stanza *st)
 {
+    session__muc_presence(s, st);
     const char *type = xmpp_stanza_attr(st, "type");
     const char *from = xmpp_stanza_attr(st, "from");
     if (type == NULL || from == NULL || strcmp(type, "subscribe") != 0)
@@ -307,6 +308,8 @@ static void emit_event(const char *name, json_t *payload, void *data)
 
 void session__on_stanza(struct session *s, struct xmpp_stanza *st)
 {
+    if (session__muc_mam_collect(s, st)) /* a room archive query's result: no event */
+        return;
     if (session__duplicate(s, st)) { /* e.g. resent by its sender after a lost ack */
         log_debug("duplicate", "jid=%s id=%s", s->bare, xmpp_stanza_attr(st, "id"));
         return;
