@@ -153,7 +153,8 @@ static bool text_ok(const char *v, size_t len, size_t max)
     return len <= max && memchr(v, '\0', len) == NULL && api__xml_text_valid(v, len);
 }
 
-/* ---- dates ------------------------------------------------------------------------------------- */
+/* ---- dates -------------------------------------------------------------------------------------
+ */
 
 /* XEP-0082 date-time -> epoch ms. */
 static bool parse_stamp(const char *v, int64_t *ms)
@@ -187,8 +188,12 @@ static bool parse_stamp(const char *v, int64_t *ms)
     }
     if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
         return false;
-    struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                     .tm_min = mi, .tm_sec = sec };
+    struct tm tm = { .tm_year = y - 1900,
+                     .tm_mon = mo - 1,
+                     .tm_mday = d,
+                     .tm_hour = h,
+                     .tm_min = mi,
+                     .tm_sec = sec };
     time_t t = timegm(&tm);
     *ms = ((int64_t)t - (int64_t)off * 60) * 1000 + frac;
     return true;
@@ -215,8 +220,8 @@ static int64_t query_date(const char *v, bool end)
             return -1;
     } else {
         int mo, d, y, n = 0;
-        if (sscanf(v, "%2d/%2d/%4d%n", &mo, &d, &y, &n) != 3 || v[n] != '\0' || mo < 1 ||
-            mo > 12 || d < 1 || d > 31)
+        if (sscanf(v, "%2d/%2d/%4d%n", &mo, &d, &y, &n) != 3 || v[n] != '\0' || mo < 1 || mo > 12 ||
+            d < 1 || d > 31)
             return -1;
         if (y < 100)
             y += y < 70 ? 2000 : 1900;
@@ -346,7 +351,7 @@ static json_t *room_entity(const char *room, const struct xmpp_stanza *q)
     json_array_append_new(roles, json_string("participant"));
     json_array_append_new(roles, json_string("visitor"));
     json_object_set_new(e, "broadcastPresenceRoles", roles);
-    static const char *const lists[] = { "owners", "ownerGroups", "admins", "adminGroups",
+    static const char *const lists[] = { "owners",  "ownerGroups",  "admins",   "adminGroups",
                                          "members", "memberGroups", "outcasts", "outcastGroups" };
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
         json_object_set_new(e, lists[i], json_array());
@@ -463,8 +468,8 @@ static void rooms_next(struct http_req *req, struct session *s, struct muc_call 
     call_free(c);
 }
 
-static void items_answered(struct http_req *req, struct session *s,
-                           const struct xmpp_stanza *reply, void *data)
+static void items_answered(struct http_req *req, struct session *s, const struct xmpp_stanza *reply,
+                           void *data)
 {
     struct muc_call *c = data;
     if (is_error(reply)) {
@@ -482,8 +487,7 @@ static void items_answered(struct http_req *req, struct session *s,
          it != NULL && c->n_items < MUC_ROOMS_MAX; it = xmpp_stanza_next(it)) {
         const char *jid = xmpp_stanza_attr(it, "jid");
         struct xmpp_jid j;
-        if (strcmp(xmpp_stanza_name(it), "item") != 0 || jid == NULL ||
-            xmpp_jid_parse(&j, jid) < 0)
+        if (strcmp(xmpp_stanza_name(it), "item") != 0 || jid == NULL || xmpp_jid_parse(&j, jid) < 0)
             continue;
         if (j.local != NULL && j.resource == NULL && xmpp_jid_bare_equal(j.domain, c->service))
             c->items[c->n_items++] = xmpp_jid_bare(&j);
@@ -656,8 +660,9 @@ static void mam_page_info(json_t *body, const struct xmpp_stanza *reply)
     const struct xmpp_stanza *fin = xmpp_stanza_child(reply, "fin", NS_MAM);
     const struct xmpp_stanza *set = fin ? xmpp_stanza_child(fin, "set", NS_RSM) : NULL;
     const char *complete = fin ? xmpp_stanza_attr(fin, "complete") : NULL;
-    json_object_set_new(body, "complete", json_boolean(complete && (strcmp(complete, "true") == 0 ||
-                                                                    strcmp(complete, "1") == 0)));
+    json_object_set_new(
+        body, "complete",
+        json_boolean(complete && (strcmp(complete, "true") == 0 || strcmp(complete, "1") == 0)));
     char *first = set ? xmpp_stanza_child_text(set, "first", NULL) : NULL;
     char *last = set ? xmpp_stanza_child_text(set, "last", NULL) : NULL;
     json_t *jf = jstr(first), *jl = jstr(last);
@@ -749,9 +754,9 @@ static void reply_conversations(struct muc_call *c, const struct xmpp_stanza *re
         json_object_set_new(e, "roomEvent", json_false());
         json_array_append_new(json_object_get(conv, "message"), e);
         json_object_set_new(conv, "lastActivity", json_integer(m.ms));
-        json_object_set_new(conv, "messageCount",
-                            json_integer(json_integer_value(json_object_get(conv, "messageCount")) +
-                                         1));
+        json_object_set_new(
+            conv, "messageCount",
+            json_integer(json_integer_value(json_object_get(conv, "messageCount")) + 1));
         char *who = m.real ? mem_strdup(m.real) : mem_strdup(m.from);
         conv_participant(conv, who);
         mem_free(who);
@@ -832,8 +837,8 @@ static void mam_send(struct http_req *req, struct session *s, struct muc_call *c
         xmpp_stanza_add_text_child(set, "before", NULL, c->before ? c->before : "");
     c->req = req;
     c->s = s;
-    int64_t id = session_muc_mam_query(s, iq, qid, (size_t)c->max, MUC_MAM_MAX_BYTES, 0, mam_done,
-                                       c);
+    int64_t id =
+        session_muc_mam_query(s, iq, qid, (size_t)c->max, MUC_MAM_MAX_BYTES, 0, mam_done, c);
     xmpp_stanza_unref(iq);
     if (id < 0) {
         api__error_errno(req, (int)id, "xmpp send failed");
@@ -891,8 +896,8 @@ static void do_join(struct http_req *req, struct session *s, struct muc_call *c)
 {
     c->req = req;
     c->s = s;
-    int64_t id = session_muc_join(s, c->room_jid, c->nick, c->password, c->history, 0, join_done,
-                                  c);
+    int64_t id =
+        session_muc_join(s, c->room_jid, c->nick, c->password, c->history, 0, join_done, c);
     if (id == 0) {
         http_reply_empty(req, 200); /* already in the room */
     } else if (id > 0) {
@@ -1196,8 +1201,8 @@ static void start(struct http_req *req, struct session *s, struct api_deps *d, e
         char *bnick = NULL;
         if (nick == NULL && blen > 0) { /* a JSON {"nick"} or plain text body */
             json_t *j = json_loadb(body, blen, 0, NULL);
-            const char *jn = json_is_object(j) ? json_string_value(json_object_get(j, "nick"))
-                                               : NULL;
+            const char *jn =
+                json_is_object(j) ? json_string_value(json_object_get(j, "nick")) : NULL;
             if (jn != NULL)
                 bnick = mem_strdup(jn);
             else if (!json_is_object(j) && text_ok(body, blen, MUC_NICK_MAX))
@@ -1232,12 +1237,11 @@ static void start(struct http_req *req, struct session *s, struct api_deps *d, e
         api__service(d, req, s, API_SVC_MUC, with_service, call_free, c);
 }
 
-#define HANDLER(fn, op)                                                                        \
-    static void fn(struct http_req *req, const char *user, struct session *s,                  \
-                   struct api_deps *d)                                                         \
-    {                                                                                          \
-        (void)user;                                                                            \
-        start(req, s, d, op);                                                                  \
+#define HANDLER(fn, op)                                                                           \
+    static void fn(struct http_req *req, const char *user, struct session *s, struct api_deps *d) \
+    {                                                                                             \
+        (void)user;                                                                               \
+        start(req, s, d, op);                                                                     \
     }
 
 HANDLER(handle_messages, OP_MESSAGES)
@@ -1269,9 +1273,10 @@ int api__muc_register(struct api_deps *d)
         { HTTP_POST, API_PREFIX "/groupchat/room/{roomName}", handle_post },
         { HTTP_POST, API_PREFIX "/groupchat/room/{roomName}/{invitedJid}", handle_invite },
     };
+
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int rc = api__route_user(d, routes[i].method, routes[i].path, routes[i].h,
-                                 API_NEED_SESSION);
+        int rc =
+            api__route_user(d, routes[i].method, routes[i].path, routes[i].h, API_NEED_SESSION);
         if (rc != 0)
             return rc;
     }

@@ -56,7 +56,7 @@ struct muc_room {
     struct muc_occupant *occupants;
     size_t n_occupants;
     struct muc_join_waiter *waiters;
-    bool rejoining;       /* entering again after a reconnection */
+    bool rejoining;        /* entering again after a reconnection */
     unsigned rejoin_tries; /* refusals since */
     uint64_t retry_at_ms;  /* next re-entry attempt (0: none) */
     char since[32];        /* the history bound of the re-entry ("" none) */
@@ -258,8 +258,7 @@ int64_t session_muc_join(struct session *s, const char *room, const char *nick,
     }
     struct muc_join_waiter *w = mem_calloc(1, sizeof(*w));
     w->id = ++m->next_id;
-    w->deadline_ms =
-        tick_now(s->mgr->o.tick) + (timeout_ms ? timeout_ms : s->mgr->o.iq_timeout_ms);
+    w->deadline_ms = tick_now(s->mgr->o.tick) + (timeout_ms ? timeout_ms : s->mgr->o.iq_timeout_ms);
     w->cb = cb;
     w->data = data;
     w->next = r->waiters;
@@ -582,8 +581,7 @@ static void mam_unlink(struct session_muc_mam *m)
     }
 }
 
-static void mam_answered(struct session *s, int status, const struct xmpp_stanza *reply,
-                         void *data)
+static void mam_answered(struct session *s, int status, const struct xmpp_stanza *reply, void *data)
 {
     struct session_muc_mam *m = data;
     mam_unlink(m);
