@@ -86,6 +86,8 @@ struct muc_call {
     char *before, *after;
     int max;
     bool fulltext;
+    bool multi;        /* G1 over the joined rooms */
+    bool all_complete; /* every room's page was complete */
 };
 
 static void call_free(void *p)
@@ -711,10 +713,10 @@ static void reply_history(struct muc_call *c, const struct xmpp_stanza *reply,
     http_reply_json(c->req, 200, out);
 }
 
-static void reply_conversations(struct muc_call *c, const struct xmpp_stanza *reply,
-                                struct xmpp_stanza *const *items, size_t n)
+/* Appends the page's messages to convs as Conversation objects of c->room_jid. */
+static void add_conversations(struct muc_call *c, json_t *convs, struct xmpp_stanza *const *items,
+                              size_t n)
 {
-    json_t *convs = json_array();
     json_t *conv = NULL;
     int64_t last_ms = 0;
     for (size_t i = 0; i < n; i++) {
@@ -763,10 +765,45 @@ static void reply_conversations(struct muc_call *c, const struct xmpp_stanza *re
         mem_free(m.real);
         mem_free(body);
     }
+}
+
+static void reply_conversations(struct muc_call *c, const struct xmpp_stanza *reply,
+                                struct xmpp_stanza *const *items, size_t n)
+{
+    json_t *convs = json_array();
+    add_conversations(c, convs, items, n);
     json_t *out = json_object();
     json_object_set_new(out, "conversation", convs);
     mam_page_info(out, reply);
     http_reply_json(c->req, 200, out);
+}
+
+static void mam_send(struct http_req *req, struct session *s, struct muc_call *c);
+
+/* G1 without a room: the rooms joined in this session, one archive query each (first page from
+ * start), merged; complete when every room's page was. */
+static void joined_next(struct muc_call *c)
+{
+    if (c->next_item < c->n_items) {
+        mem_free(c->room_jid);
+        c->room_jid = mem_strdup(c->items[c->next_item++]);
+        mam_send(c->req, c->s, c);
+        return;
+    }
+    json_t *out = json_object();
+    json_object_set_new(out, "conversation", c->out);
+    c->out = NULL;
+    json_object_set_new(out, "complete", json_boolean(c->all_complete));
+    http_reply_json(c->req, 200, out);
+    call_free(c);
+}
+
+static void joined_room(const char *room, const char *nick, void *data)
+{
+    (void)nick;
+    struct muc_call *c = data;
+    if (c->n_items < SESSION_MUC_MAX_ROOMS)
+        c->items[c->n_items++] = mem_strdup(room);
 }
 
 static void mam_aborted(struct http_req *req, void *data)
@@ -791,6 +828,16 @@ static void mam_done(struct session *s, int status, const struct xmpp_stanza *re
             api__error(c->req, 503, "xmpp connection lost");
         else
             api__error(c->req, 503, "xmpp session closed");
+    } else if (c->multi) { /* a room that fails (left, gone) adds nothing */
+        if (!is_error(reply)) {
+            const struct xmpp_stanza *fin = xmpp_stanza_child(reply, "fin", NS_MAM);
+            const char *complete = fin ? xmpp_stanza_attr(fin, "complete") : NULL;
+            if (complete == NULL || (strcmp(complete, "true") != 0 && strcmp(complete, "1") != 0))
+                c->all_complete = false;
+            add_conversations(c, c->out, items, n);
+        }
+        joined_next(c);
+        return;
     } else if (is_error(reply)) {
         room_error(c, reply);
     } else if (c->op == OP_HISTORY) {
@@ -1067,12 +1114,16 @@ static void with_service(struct http_req *req, struct session *s, const char *ji
         return;
     }
     case OP_MESSAGES:
-        if (c->room_jid == NULL) { /* no room: no search across every archive (§7) */
-            json_t *out = json_object();
-            json_object_set_new(out, "conversation", json_array());
-            json_object_set_new(out, "complete", json_true());
-            http_reply_json(req, 200, out);
-            call_free(c);
+        if (c->room_jid == NULL) { /* no room: the joined rooms, never every archive (§7) */
+            c->items = mem_calloc(SESSION_MUC_MAX_ROOMS, sizeof(*c->items));
+            session_muc_rooms(s, joined_room, c);
+            c->multi = true;
+            c->all_complete = true;
+            mem_free(c->before); /* paging ids belong to one archive */
+            mem_free(c->after);
+            c->before = c->after = NULL;
+            c->out = json_array();
+            joined_next(c);
             return;
         }
         iq = api__iq_new("get", c->room_jid, "query", NS_DISCO_INFO, NULL);

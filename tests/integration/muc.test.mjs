@@ -187,8 +187,14 @@ test('G1 archive search: conversations of the room, keywords, paging and dates',
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.json.conversation, []);
 
-  r = await call('bob', 'GET', '/groupchat/messages');
-  assert.equal(r.status, 200);
+  // without a room: the rooms joined in the session (bob: lobby; carol: other-room, empty)
+  r = await call('bob', 'GET', '/groupchat/messages?keywords=second');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.conversation.map((x) => x.chatRoom), [roomJid('lobby')]);
+  assert.deepEqual(r.json.conversation[0].message.map((x) => x.body), ['second message from bob']);
+  assert.equal(r.json.complete, true);
+  r = await call('carol', 'GET', '/groupchat/messages');
+  assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.json.conversation, []);
   r = await call('bob', 'GET', '/groupchat/messages?room=nosuchroom');
   assert.equal(r.status, 404, r.text);

@@ -23,8 +23,9 @@
 #include "xmpp/stream.h"
 #include "xmpp_fake_server.h"
 
-#define SUCCESS  "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
-#define FEATURES HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"
+#define SUCCESS "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+#define FEATURES \
+    HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"
 #define BOUND                                                                        \
     "<iq type='result' id='sg-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>" \
     "<jid>alice@localhost/sw-1</jid></bind></iq>"
@@ -249,10 +250,19 @@ static void pending_join_is_cancelled_when_the_session_ends(void **state)
     };
     srv_start(short_script);
     struct session_mgr_opts o = {
-        .loop = &loop, .tick = t, .host = "127.0.0.1", .port = srv.port, .domain = "localhost",
-        .tls_mode = XMPP_TLS_OFF, .connect_timeout_ms = 2000, .resource_prefix = "sw-",
-        .linger_ms = 60000, .idle_timeout_ms = 600000, .iq_timeout_ms = 5000,
-        .max_sessions = 4, .ring_len = 64,
+        .loop = &loop,
+        .tick = t,
+        .host = "127.0.0.1",
+        .port = srv.port,
+        .domain = "localhost",
+        .tls_mode = XMPP_TLS_OFF,
+        .connect_timeout_ms = 2000,
+        .resource_prefix = "sw-",
+        .linger_ms = 60000,
+        .idle_timeout_ms = 600000,
+        .iq_timeout_ms = 5000,
+        .max_sessions = 4,
+        .ring_len = 64,
     };
     c.mgr = session_mgr_new(&o);
     assert_int_equal(session_login(c.mgr, "alice", "secret", on_login, &c, NULL), 0);
