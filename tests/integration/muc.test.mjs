@@ -10,8 +10,10 @@ import { startGateway } from '../harness/gateway.mjs';
 import { openSSE } from '../harness/sse.mjs';
 import { request } from '../harness/http.mjs';
 import { delay, makeTempDir, removeTempDir } from '../harness/proc.mjs';
+import { openClient } from '../harness/xmpp-raw.mjs';
 
 const PASS = { alice: 'alice-muc-pw', bob: 'bob-muc-pw', carol: 'carol-muc-pw' };
+const DAVE_PW = 'dave-muc-pw';
 let prosody, gw, dataDir;
 const tok = {};
 const sse = {};
@@ -30,6 +32,7 @@ before(async () => {
   dataDir = makeTempDir('sg-muc-');
   prosody = await startProsody({ dir: dataDir });
   for (const u of Object.keys(PASS)) await prosody.register(u, PASS[u]);
+  await prosody.register('dave', DAVE_PW);
   gw = await startGateway({ prosody, env: { SPARKGATE_SESSION_RECONNECT_MAX: '60s' } });
   for (const u of Object.keys(PASS)) {
     const r = await request('POST', rest(`/login/${u}`), { body: PASS[u] });
@@ -295,6 +298,55 @@ test('G8 leave: the occupant disappears; leaving twice is 400', async () => {
   assert.fail('Bob still listed after leaving');
 });
 
+/** dave, over a raw XMPP stream, creates `room` with the given muc#roomconfig fields and stays. */
+async function daveCreates(room, fields) {
+  const { conn } = await openClient({ port: prosody.c2sPort, domain: prosody.domain });
+  const auth = await conn.authPlain('dave', DAVE_PW);
+  assert.ok(auth.ok, auth.reply);
+  await conn.bind(`raw-${room}`);
+  conn.send(`<presence to='${roomJid(room)}/Dave'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+  await conn.waitFor(/<status code=["']110["']/);
+  const form = Object.entries(fields).map(([k, v]) => `<field var='${k}'><value>${v}</value></field>`).join('');
+  const reply = await conn.iq((id) => `<iq type='set' id='${id}' to='${roomJid(room)}'>` +
+    "<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>" +
+    "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>" +
+    `${form}</x></query></iq>`);
+  assert.match(reply, /type=["']result["']/, reply);
+  return conn;
+}
+
+test('G7 join refusals: password (403 not-authorized), members-only (403 registration-required)', async () => {
+  const c1 = await daveCreates('secret-room', { 'muc#roomconfig_roomsecret': 'pw-1', 'muc#roomconfig_passwordprotectedroom': '1' });
+  const c2 = await daveCreates('members-room', { 'muc#roomconfig_membersonly': '1' });
+  try {
+    let r = await call('alice', 'PUT', '/groupchat/room/secret-room?nick=A');
+    assert.equal(r.status, 403, r.text);
+    assert.match(r.json.resource, /^not-authorized/);
+    r = await call('alice', 'PUT', '/groupchat/room/secret-room?nick=A&password=wrong');
+    assert.equal(r.status, 403, r.text);
+    r = await call('alice', 'PUT', '/groupchat/room/secret-room?nick=A&password=pw-1');
+    assert.equal(r.status, 200, r.text);
+    const info = await call('alice', 'GET', '/groupchat/room/secret-room');
+    assert.equal(info.status, 200, info.text);
+    assert.equal(info.json.passwordProtected, true);
+    assert.equal(info.json.password, undefined);
+    r = await call('alice', 'DELETE', '/groupchat/room/secret-room');
+    assert.equal(r.status, 200);
+
+    r = await call('alice', 'PUT', '/groupchat/room/members-room?nick=A');
+    assert.equal(r.status, 403, r.text);
+    assert.match(r.json.resource, /^registration-required/);
+    const mi = await call('alice', 'GET', '/groupchat/room/members-room');
+    assert.equal(mi.status, 200, mi.text);
+    assert.equal(mi.json.membersOnly, true);
+    // the owner's affiliation lists are not readable by alice: empty, not an error
+    assert.deepEqual(mi.json.owners, []);
+  } finally {
+    c1.close();
+    c2.close();
+  }
+});
+
 test('rooms are joined again after a reconnection that could not resume', async () => {
   let r = await call('bob', 'PUT', '/groupchat/room/lobby?nick=Bob');
   assert.equal(r.status, 200, r.text);
@@ -321,5 +373,7 @@ test('rooms are joined again after a reconnection that could not resume', async 
   r = await call('bob', 'POST', '/groupchat/room/lobby', 'after the restart');
   assert.equal(r.status, 200, r.text);
   await muc(sse.alice, (p) => p.body === 'after the restart' && p.from === `${roomJid('lobby')}/Bob`);
-  assert.match(gw.log(), /ev=muc_rejoin jid=alice@\S+ rooms=1/);
+  assert.match(gw.log(), /ev=muc_rejoin jid=alice@\S+ rooms=1\b/);
+  const refused = (gw.log().match(/ev=muc_rejoin_refused /g) || []).length;
+  console.log(`muc-rejoin: ${JSON.stringify({ refusedReentries: refused })}`);
 });
