@@ -277,6 +277,116 @@ static void pending_join_is_cancelled_when_the_session_ends(void **state)
     finish_loop(t);
 }
 
+/* ---- rejoin after a fresh reconnection ---- */
+
+static const struct step before_loss[] = {
+    { "<stream:stream", HDR PLAIN_ONLY },
+    { "</auth>", SUCCESS },
+    { "<stream:stream", FEATURES },
+    { "</bind></iq>", BOUND },
+    { "disco#info", DISCO_REPLY },
+    { "vcard-temp", "<iq type='result' id='sg3'/>" },
+    { "<history maxstanzas='0'/></x></presence>",
+      "<presence from='" ROOM "/Al'>" MUCU "<item role='moderator' affiliation='owner'/>"
+      "<status code='110'/></x></presence>" },
+    { "<body>bye</body>", SRV_CLOSE },
+    { NULL, NULL },
+};
+
+/* The room is refused once (locked while another occupant re-creates it), then entered. */
+static const struct step after_loss[] = {
+    { "<stream:stream", HDR PLAIN_ONLY },
+    { "</auth>", SUCCESS },
+    { "<stream:stream", FEATURES },
+    { "</bind></iq>", BOUND },
+    { "<history since='",
+      "<presence from='" ROOM "/Al' type='error'><error type='cancel'><item-not-found " ERRNS
+      "/></error></presence>" },
+    { "<history since='",
+      "<presence from='" ROOM "/Al'>" MUCU "<item role='moderator' affiliation='owner'/>"
+      "<status code='110'/></x></presence>" },
+    { NULL, NULL },
+};
+
+static struct session_cred_cb_state {
+    session_cred_cb *cb;
+    void *arg;
+} cred_pending;
+
+static void get_credential(const char *user, session_cred_cb *cb, void *arg, void *data)
+{
+    (void)user, (void)data;
+    cred_pending.cb = cb;
+    cred_pending.arg = arg;
+}
+
+static void rooms_are_entered_again_after_a_fresh_reconnection(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    struct tick *t = tick_new(&loop, 20);
+    struct ctx c = { 0 };
+    srv_start(before_loss);
+    struct session_mgr_opts o = {
+        .loop = &loop,
+        .tick = t,
+        .host = "127.0.0.1",
+        .port = srv.port,
+        .domain = "localhost",
+        .tls_mode = XMPP_TLS_OFF,
+        .connect_timeout_ms = 2000,
+        .resource_prefix = "sw-",
+        .linger_ms = 60000,
+        .idle_timeout_ms = 600000,
+        .iq_timeout_ms = 5000,
+        .max_sessions = 4,
+        .ring_len = 64,
+        .reconnect_max_ms = 60000,
+        .reconnect_rate = 50,
+        .get_credential = get_credential,
+    };
+    c.mgr = session_mgr_new(&o);
+    assert_int_equal(session_login(c.mgr, "alice", "secret", on_login, &c, NULL), 0);
+    pump(&c.logins, 1, 3000);
+    assert_true(session_muc_join(c.s, ROOM, "Al", NULL, 0, 0, on_join, &c) > 0);
+    pump(&c.joins, 1, 3000);
+    assert_int_equal(c.join_status, 0);
+
+    struct xmpp_stanza *m = xmpp_stanza_new("message", XMPP_NS_CLIENT);
+    xmpp_stanza_set_attr(m, "to", "bob@localhost");
+    xmpp_stanza_add_text_child(m, "body", NULL, "bye");
+    assert_int_equal(session_send(c.s, m), 0);
+    xmpp_stanza_unref(m);
+    uint64_t end = uv_now(&loop) + 3000;
+    while (!session_reconnecting(c.s) && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_true(session_reconnecting(c.s));
+    /* still remembered while the upstream is down */
+    assert_true(session_muc_joined(c.s, ROOM));
+    uint16_t port = srv.port;
+    srv_stop();
+    uv_run(&loop, UV_RUN_NOWAIT);
+    srv_start_on(after_loss, port);
+    end = uv_now(&loop) + 8000;
+    while (srv.script[srv.pos].wait != NULL && uv_now(&loop) < end) {
+        uv_run(&loop, UV_RUN_ONCE);
+        if (cred_pending.cb != NULL) {
+            session_cred_cb *cb = cred_pending.cb;
+            cred_pending.cb = NULL;
+            struct session_cred cred = { .password = "secret" };
+            cb(0, &cred, cred_pending.arg);
+        }
+    }
+    assert_null(srv.script[srv.pos].wait);
+    for (int i = 0; i < 5; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    assert_true(session_muc_joined(c.s, ROOM));
+    assert_int_equal(c.joins, 1); /* nobody waited on the re-entry */
+    session_mgr_free(c.mgr, mgr_freed, &c);
+    pump(&c.freed, 1, 5000);
+    finish_loop(t);
+}
+
 int main(void)
 {
     (void)cbs;
@@ -285,6 +395,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(joins_tracks_occupants_refuses_times_out_and_leaves),
         cmocka_unit_test(pending_join_is_cancelled_when_the_session_ends),
+        cmocka_unit_test(rooms_are_entered_again_after_a_fresh_reconnection),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmpp_stream_global_cleanup();
