@@ -475,8 +475,10 @@ static void items_answered(struct http_req *req, struct session *s, const struct
 {
     struct muc_call *c = data;
     if (is_error(reply)) {
+        /* "does not exist or is not accessible": also a remote domain the server will not
+         * reach (Prosody without s2s answers not-allowed) */
         if (error_is(reply, "item-not-found") || error_is(reply, "remote-server-not-found") ||
-            error_is(reply, "service-unavailable"))
+            error_is(reply, "service-unavailable") || error_is(reply, "not-allowed"))
             service_not_found(req, c->service);
         else
             api__xmpp_error(req, reply);
@@ -491,7 +493,12 @@ static void items_answered(struct http_req *req, struct session *s, const struct
         struct xmpp_jid j;
         if (strcmp(xmpp_stanza_name(it), "item") != 0 || jid == NULL || xmpp_jid_parse(&j, jid) < 0)
             continue;
-        if (j.local != NULL && j.resource == NULL && xmpp_jid_bare_equal(j.domain, c->service))
+        const char *name = xmpp_stanza_attr(it, "name");
+        /* search: skip rooms whose name and listed title both miss (saves their disco#info) */
+        bool wanted = c->search == NULL || (j.local && contains_ci(j.local, c->search)) ||
+                      (name && contains_ci(name, c->search));
+        if (wanted && j.local != NULL && j.resource == NULL &&
+            xmpp_jid_bare_equal(j.domain, c->service))
             c->items[c->n_items++] = xmpp_jid_bare(&j);
         xmpp_jid_cleanup(&j);
     }

@@ -225,6 +225,14 @@ test('G2 rooms: the created room is listed with its entity; search and type filt
   assert.deepEqual(s.json.chatRooms, []);
   s = await call('carol', 'GET', '/groupchat/rooms?type=all');
   assert.ok(s.json.chatRooms.some((x) => x.roomName === 'lobby'));
+  const t0 = Date.now();
+  s = await call('carol', 'GET', '/groupchat/rooms?serviceName=nosuch');
+  assert.equal(s.status, 404, s.text);
+  assert.deepEqual(s.json, {
+    message: 'Chat service does not exist or is not accessible.', resource: `nosuch.${prosody.domain}`,
+    exception: 'MUCServiceNotFoundException',
+  });
+  console.log(`muc-unknown-service: ${JSON.stringify({ ms: Date.now() - t0 })}`);
 });
 
 test('G3 room info: MUCRoomEntity with owners; unknown room 404; service forms; bad names 400', async () => {
