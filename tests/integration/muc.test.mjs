@@ -355,6 +355,54 @@ test('G7 join refusals: password (403 not-authorized), members-only (403 registr
   }
 });
 
+test('hostile nicknames and bodies from another client keep the JSON exact', async () => {
+  const { conn } = await openClient({ port: prosody.c2sPort, domain: prosody.domain });
+  try {
+    assert.ok((await conn.authPlain('dave', DAVE_PW)).ok);
+    await conn.bind('raw-hostile');
+    const nick = 'D"\u00e4<\'&>';
+    const esc = nick.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
+    conn.send(`<presence to='${roomJid('lobby')}/${esc}'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>`);
+    await conn.waitFor(/<status code=["']110["']/);
+    const body = 'line1\nline2 "q" </body> ]]> \u2028 end';
+    const bodyEsc = body.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    conn.send(`<message to='${roomJid('lobby')}' type='groupchat' id='h-1'><body>${bodyEsc}</body></message>`);
+    const ev = await muc(sse.alice, (p) => p.body === body);
+    assert.equal(ev.from, `${roomJid('lobby')}/${nick}`);
+    const o = await call('alice', 'GET', '/groupchat/room/lobby/occupants');
+    assert.equal(o.status, 200, o.text);
+    const d = o.json.occupants.find((x) => x.jid === `${roomJid('lobby')}/${nick}`);
+    assert.ok(d, o.text);
+    assert.equal(d.role, 'participant');
+    const h = await call('alice', 'GET', '/groupchat/room/lobby/chathistory?max=5');
+    assert.ok(h.json.message.some((m) => m.body === body && m.from === `${roomJid('lobby')}/${nick}`), h.text);
+  } finally {
+    conn.close();
+  }
+});
+
+test('G2 with many rooms: every created room is described (timing printed)', async () => {
+  const names = Array.from({ length: 20 }, (_, i) => `bulk-${String(i).padStart(2, '0')}`);
+  for (const n of names) {
+    const r = await call('carol', 'PUT', `/groupchat/room/${n}`, JSON.stringify({ nick: 'C' }));
+    assert.equal(r.status, 200, r.text);
+  }
+  const occ = await call('carol', 'GET', '/groupchat/room/bulk-00/occupants');
+  assert.deepEqual(occ.json.occupants.map((x) => x.jid), [`${roomJid('bulk-00')}/C`], 'nick from a JSON body');
+  const t0 = Date.now();
+  const r = await call('bob', 'GET', '/groupchat/rooms');
+  const ms = Date.now() - t0;
+  assert.equal(r.status, 200, r.text);
+  const listed = r.json.chatRooms.map((x) => x.roomName);
+  for (const n of names) assert.ok(listed.includes(n), n);
+  const t1 = Date.now();
+  const f = await call('bob', 'GET', '/groupchat/rooms?search=bulk-1');
+  const msSearch = Date.now() - t1;
+  assert.deepEqual(f.json.chatRooms.map((x) => x.roomName).sort(), names.filter((n) => n.startsWith('bulk-1')));
+  console.log(`muc-rooms: ${JSON.stringify({ rooms: listed.length, ms, searchMs: msSearch })}`);
+  for (const n of names) assert.equal((await call('carol', 'DELETE', `/groupchat/room/${n}`)).status, 200);
+});
+
 test('rooms are joined again after a reconnection that could not resume', async () => {
   let r = await call('bob', 'PUT', '/groupchat/room/lobby?nick=Bob');
   assert.equal(r.status, 200, r.text);
