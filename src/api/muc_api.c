@@ -149,6 +149,15 @@ static void room_error(struct muc_call *c, const struct xmpp_stanza *st)
         api__xmpp_error(c->req, st);
 }
 
+/* One get query (disco#info, disco#items) of a step; errors reach cb (API_IQ_ERRORS). */
+static void query_get(struct http_req *req, struct session *s, struct muc_call *c, const char *to,
+                      const char *ns, api_iq_cb *cb)
+{
+    struct xmpp_stanza *iq = api__iq_new("get", to, "query", ns, NULL);
+    api__iq(req, s, iq, 0, API_IQ_ERRORS, cb, call_free, c);
+    xmpp_stanza_unref(iq);
+}
+
 /* A text query value or body: valid UTF-8 XML text without NUL, at most max bytes. */
 static bool text_ok(const char *v, size_t len, size_t max)
 {
@@ -457,10 +466,8 @@ static void room_info_answered(struct http_req *req, struct session *s,
 static void rooms_next(struct http_req *req, struct session *s, struct muc_call *c)
 {
     if (c->next_item < c->n_items) {
-        struct xmpp_stanza *iq =
-            api__iq_new("get", c->items[c->next_item++], "query", NS_DISCO_INFO, NULL);
-        api__iq(req, s, iq, 0, API_IQ_ERRORS, room_info_answered, call_free, c);
-        xmpp_stanza_unref(iq);
+        const char *to = c->items[c->next_item++];
+        query_get(req, s, c, to, NS_DISCO_INFO, room_info_answered);
         return;
     }
     json_t *body = json_object();
@@ -1094,17 +1101,12 @@ static void with_service(struct http_req *req, struct session *s, const char *ji
         for (char *p = c->room_jid; *p; p++)
             *p = (char)tolower((unsigned char)*p);
     }
-    struct xmpp_stanza *iq;
     switch (c->op) {
     case OP_ROOMS:
-        iq = api__iq_new("get", c->service, "query", NS_DISCO_ITEMS, NULL);
-        api__iq(req, s, iq, 0, API_IQ_ERRORS, items_answered, call_free, c);
-        xmpp_stanza_unref(iq);
+        query_get(req, s, c, c->service, NS_DISCO_ITEMS, items_answered);
         return;
     case OP_INFO:
-        iq = api__iq_new("get", c->room_jid, "query", NS_DISCO_INFO, NULL);
-        api__iq(req, s, iq, 0, API_IQ_ERRORS, info_answered, call_free, c);
-        xmpp_stanza_unref(iq);
+        query_get(req, s, c, c->room_jid, NS_DISCO_INFO, info_answered);
         return;
     case OP_PARTICIPANTS:
     case OP_OCCUPANTS: {
@@ -1115,9 +1117,7 @@ static void with_service(struct http_req *req, struct session *s, const char *ji
             return;
         }
         json_decref(x.list);
-        iq = api__iq_new("get", c->room_jid, "query", NS_DISCO_ITEMS, NULL);
-        api__iq(req, s, iq, 0, API_IQ_ERRORS, room_items_answered, call_free, c);
-        xmpp_stanza_unref(iq);
+        query_get(req, s, c, c->room_jid, NS_DISCO_ITEMS, room_items_answered);
         return;
     }
     case OP_MESSAGES:
@@ -1133,9 +1133,7 @@ static void with_service(struct http_req *req, struct session *s, const char *ji
             joined_next(c);
             return;
         }
-        iq = api__iq_new("get", c->room_jid, "query", NS_DISCO_INFO, NULL);
-        api__iq(req, s, iq, 0, API_IQ_ERRORS, search_info_answered, call_free, c);
-        xmpp_stanza_unref(iq);
+        query_get(req, s, c, c->room_jid, NS_DISCO_INFO, search_info_answered);
         return;
     case OP_HISTORY:
         mam_send(req, s, c);

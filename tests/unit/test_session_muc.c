@@ -127,6 +127,32 @@ static void pump(const int *v, int want, uint64_t ms)
         uv_run(&loop, UV_RUN_ONCE);
 }
 
+static void get_credential(const char *user, session_cred_cb *cb, void *arg, void *data);
+
+/* A manager on the scripted server; reconnection on when reconnect is set. */
+static struct session_mgr *mgr_new(struct tick *t, bool reconnect)
+{
+    struct session_mgr_opts o = {
+        .loop = &loop,
+        .tick = t,
+        .host = "127.0.0.1",
+        .port = srv.port,
+        .domain = "localhost",
+        .tls_mode = XMPP_TLS_OFF,
+        .connect_timeout_ms = 2000,
+        .resource_prefix = "sw-",
+        .linger_ms = 60000,
+        .idle_timeout_ms = 600000,
+        .iq_timeout_ms = 5000,
+        .max_sessions = 4,
+        .ring_len = 64,
+        .reconnect_max_ms = reconnect ? 60000 : 0,
+        .reconnect_rate = 50,
+        .get_credential = reconnect ? get_credential : NULL,
+    };
+    return session_mgr_new(&o);
+}
+
 struct occ_list {
     char text[512];
 };
@@ -147,22 +173,7 @@ static void joins_tracks_occupants_refuses_times_out_and_leaves(void **state)
     struct tick *t = tick_new(&loop, 20);
     struct ctx c = { 0 };
     srv_start(script);
-    struct session_mgr_opts o = {
-        .loop = &loop,
-        .tick = t,
-        .host = "127.0.0.1",
-        .port = srv.port,
-        .domain = "localhost",
-        .tls_mode = XMPP_TLS_OFF,
-        .connect_timeout_ms = 2000,
-        .resource_prefix = "sw-",
-        .linger_ms = 60000,
-        .idle_timeout_ms = 600000,
-        .iq_timeout_ms = 5000,
-        .max_sessions = 4,
-        .ring_len = 64,
-    };
-    c.mgr = session_mgr_new(&o);
+    c.mgr = mgr_new(t, false);
     assert_int_equal(session_login(c.mgr, "alice", "secret", on_login, &c, NULL), 0);
     pump(&c.logins, 1, 3000);
     assert_int_equal(c.login_status, 0);
@@ -249,22 +260,7 @@ static void pending_join_is_cancelled_when_the_session_ends(void **state)
         { NULL, NULL },
     };
     srv_start(short_script);
-    struct session_mgr_opts o = {
-        .loop = &loop,
-        .tick = t,
-        .host = "127.0.0.1",
-        .port = srv.port,
-        .domain = "localhost",
-        .tls_mode = XMPP_TLS_OFF,
-        .connect_timeout_ms = 2000,
-        .resource_prefix = "sw-",
-        .linger_ms = 60000,
-        .idle_timeout_ms = 600000,
-        .iq_timeout_ms = 5000,
-        .max_sessions = 4,
-        .ring_len = 64,
-    };
-    c.mgr = session_mgr_new(&o);
+    c.mgr = mgr_new(t, false);
     assert_int_equal(session_login(c.mgr, "alice", "secret", on_login, &c, NULL), 0);
     pump(&c.logins, 1, 3000);
     assert_int_equal(c.login_status, 0);
@@ -327,25 +323,7 @@ static void rooms_are_entered_again_after_a_fresh_reconnection(void **state)
     struct tick *t = tick_new(&loop, 20);
     struct ctx c = { 0 };
     srv_start(before_loss);
-    struct session_mgr_opts o = {
-        .loop = &loop,
-        .tick = t,
-        .host = "127.0.0.1",
-        .port = srv.port,
-        .domain = "localhost",
-        .tls_mode = XMPP_TLS_OFF,
-        .connect_timeout_ms = 2000,
-        .resource_prefix = "sw-",
-        .linger_ms = 60000,
-        .idle_timeout_ms = 600000,
-        .iq_timeout_ms = 5000,
-        .max_sessions = 4,
-        .ring_len = 64,
-        .reconnect_max_ms = 60000,
-        .reconnect_rate = 50,
-        .get_credential = get_credential,
-    };
-    c.mgr = session_mgr_new(&o);
+    c.mgr = mgr_new(t, true);
     assert_int_equal(session_login(c.mgr, "alice", "secret", on_login, &c, NULL), 0);
     pump(&c.logins, 1, 3000);
     assert_true(session_muc_join(c.s, ROOM, "Al", NULL, 0, 0, on_join, &c) > 0);
