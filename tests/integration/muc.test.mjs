@@ -416,13 +416,19 @@ test('rooms are joined again after a reconnection that could not resume', async 
     const ev = await sse[u].waitFor((e) => e.event === 'sparkgate.reconnected', 30000);
     assert.equal(JSON.parse(ev.data).resumed, false);
   }
-  // the (non-persistent) room was lost with the server; the gateway enters it again
+  // the (non-persistent) room was lost with the server; the gateway enters it again. Each
+  // session counts as in the room once its own self-presence arrived (the occupant lists then
+  // carry roles: without the room joined they come from disco#items, without roles)
+  const inRoom = async (u) => {
+    const o = await call(u, 'GET', '/groupchat/room/lobby/occupants');
+    return o.status === 200 && o.json.occupants.some((x) => x.role) ? o : null;
+  };
   for (let i = 0; i < 100; i++) {
-    r = await call('alice', 'GET', '/groupchat/room/lobby/occupants');
-    if (r.status === 200 && r.json.occupants.some((x) => x.jid.endsWith('/Bob')) &&
-        r.json.occupants.some((x) => x.jid.endsWith('/Alice'))) break;
+    r = await inRoom('alice');
+    if (r && r.json.occupants.some((x) => x.jid.endsWith('/Bob')) && (await inRoom('bob'))) break;
     await delay(100);
   }
+  r = await call('alice', 'GET', '/groupchat/room/lobby/occupants');
   assert.equal(r.status, 200, r.text);
   const jids = r.json.occupants.map((x) => x.jid).sort();
   assert.deepEqual(jids, [`${roomJid('lobby')}/Alice`, `${roomJid('lobby')}/Bob`]);
