@@ -581,9 +581,16 @@ static void room_items_answered(struct http_req *req, struct session *s,
 
 struct arch_msg {
     int64_t ms;
-    const char *from, *to, *body, *stamp;
-    char *real; /* real JID from the archived muc#user item */
+    const char *from, *to; /* borrowed from the item; from is valid text */
+    char *body;            /* valid text */
+    char *real;            /* real JID from the archived muc#user item, or NULL */
 };
+
+static void arch_clear(struct arch_msg *m)
+{
+    mem_free(m->body);
+    mem_free(m->real);
+}
 
 static void add_field(struct xmpp_stanza *form, const char *var, const char *value)
 {
@@ -592,7 +599,7 @@ static void add_field(struct xmpp_stanza *form, const char *var, const char *val
     xmpp_stanza_add_text_child(f, "value", NULL, value);
 }
 
-/* One forwarded message of a MAM result (borrowed parts of item), or false. */
+/* One forwarded message of a MAM result with a body and a stamp (arch_clear), or false. */
 static bool arch_parse(const struct xmpp_stanza *item, struct arch_msg *m)
 {
     const struct xmpp_stanza *res = xmpp_stanza_child(item, "result", NS_MAM);
@@ -603,18 +610,21 @@ static bool arch_parse(const struct xmpp_stanza *item, struct arch_msg *m)
     if (msg == NULL || body == NULL)
         return false;
     memset(m, 0, sizeof(*m));
-    m->stamp = delay ? xmpp_stanza_attr(delay, "stamp") : NULL;
-    if (!parse_stamp(m->stamp, &m->ms))
+    if (delay == NULL || !parse_stamp(xmpp_stanza_attr(delay, "stamp"), &m->ms))
         return false;
     m->from = xmpp_stanza_attr(msg, "from");
     m->to = xmpp_stanza_attr(msg, "to");
-    if (m->from == NULL)
+    if (m->from == NULL || !api__xml_text_valid(m->from, strlen(m->from)))
         return false;
+    m->body = xmpp_stanza_text(body);
+    if (!api__xml_text_valid(m->body, strlen(m->body))) {
+        arch_clear(m);
+        return false;
+    }
     const struct xmpp_stanza *x = xmpp_stanza_child(msg, "x", NS_MUC_USER);
     const struct xmpp_stanza *it = x ? xmpp_stanza_child(x, "item", NULL) : NULL;
     const char *real = it ? xmpp_stanza_attr(it, "jid") : NULL;
     m->real = real ? xmpp_jid_bare_of(real) : NULL;
-    m->body = NULL;
     return true;
 }
 
@@ -698,18 +708,9 @@ static void reply_history(struct muc_call *c, const struct xmpp_stanza *reply,
         struct arch_msg m;
         if (!arch_parse(items[i], &m))
             continue;
-        const struct xmpp_stanza *fw = xmpp_stanza_child(
-            xmpp_stanza_child(items[i], "result", NS_MAM), "forwarded", NS_FORWARD);
-        char *body = xmpp_stanza_child_text(xmpp_stanza_child(fw, "message", NULL), "body", NULL);
-        json_t *jb = jstr(body), *jf = jstr(m.from);
-        mem_free(body);
-        mem_free(m.real);
-        if (jb == NULL || jf == NULL) {
-            json_decref(jb);
-            json_decref(jf);
-            continue;
-        }
         json_t *e = json_object();
+        json_t *jb = json_string(m.body), *jf = json_string(m.from);
+        arch_clear(&m);
         json_t *jt = jstr(m.to);
         json_object_set_new(e, "to", jt ? jt : json_string(session_jid(c->s)));
         json_object_set_new(e, "from", jf);
@@ -737,17 +738,9 @@ static void add_conversations(struct muc_call *c, json_t *convs, struct xmpp_sta
         struct arch_msg m;
         if (!arch_parse(items[i], &m))
             continue;
-        const struct xmpp_stanza *fw = xmpp_stanza_child(
-            xmpp_stanza_child(items[i], "result", NS_MAM), "forwarded", NS_FORWARD);
-        char *body = xmpp_stanza_child_text(xmpp_stanza_child(fw, "message", NULL), "body", NULL);
-        bool keep = body != NULL && api__xml_text_valid(body, strlen(body)) &&
-                    api__xml_text_valid(m.from, strlen(m.from));
         /* without server-side full text search, keywords filter the page here */
-        if (keep && c->keywords != NULL && !c->fulltext && !contains_ci(body, c->keywords))
-            keep = false;
-        if (!keep) {
-            mem_free(body);
-            mem_free(m.real);
+        if (c->keywords != NULL && !c->fulltext && !contains_ci(m.body, c->keywords)) {
+            arch_clear(&m);
             continue;
         }
         if (conv == NULL || m.ms - last_ms > MUC_IDLE_MS ||
@@ -766,7 +759,7 @@ static void add_conversations(struct muc_call *c, json_t *convs, struct xmpp_sta
         json_object_set_new(e, "to", json_string(c->room_jid));
         json_object_set_new(e, "toJID", jid_object(c->room_jid));
         json_object_set_new(e, "sentDate", json_integer(m.ms));
-        json_object_set_new(e, "body", json_string(body));
+        json_object_set_new(e, "body", json_string(m.body));
         json_object_set_new(e, "roomEvent", json_false());
         json_array_append_new(json_object_get(conv, "message"), e);
         json_object_set_new(conv, "lastActivity", json_integer(m.ms));
@@ -776,8 +769,7 @@ static void add_conversations(struct muc_call *c, json_t *convs, struct xmpp_sta
         char *who = m.real ? mem_strdup(m.real) : mem_strdup(m.from);
         conv_participant(conv, who);
         mem_free(who);
-        mem_free(m.real);
-        mem_free(body);
+        arch_clear(&m);
     }
 }
 

@@ -10,7 +10,6 @@
 #include <time.h>
 
 #include "core/mem.h"
-#include "core/rnd.h"
 #include "xmpp/jid.h"
 #include "xmpp/stanza.h"
 
@@ -412,20 +411,36 @@ static void occupant_update(struct session *s, struct muc_room *r, const char *n
               item ? xmpp_stanza_attr(item, "affiliation") : NULL, "none");
 }
 
-/* A new room (status 201): accept the default configuration so it opens (XEP-0045 §10.1.2). */
-static void accept_instant_room(struct session *s, const struct muc_room *r)
+/* The room's answer to the instant-room request: the room is open (or refused to be
+ * configured, and stays as the server made it); the join is complete either way. */
+static void instant_room_answered(struct session *s, int status, const struct xmpp_stanza *reply,
+                                  void *data)
+{
+    (void)status, (void)reply;
+    char *jid = data;
+    struct muc_room *r = room_find(s, jid); /* NULL when left or the session ended */
+    if (r != NULL && r->state == MUC_JOINED)
+        room_finish_waiters(s, r, 0, NULL);
+    mem_free(jid);
+}
+
+/* A new room (status 201): accept the default configuration so it opens (XEP-0045 §10.1.2);
+ * the waiters are answered once the room confirmed it, so the room is listed by then. false
+ * when the request could not be sent. */
+static bool accept_instant_room(struct session *s, const struct muc_room *r)
 {
     struct xmpp_stanza *iq = xmpp_stanza_new("iq", XMPP_NS_CLIENT);
-    char id[25];
-    rnd_hex(id, 12);
     xmpp_stanza_set_attr(iq, "type", "set");
     xmpp_stanza_set_attr(iq, "to", r->jid);
-    xmpp_stanza_set_attr(iq, "id", id);
     struct xmpp_stanza *q = xmpp_stanza_add_child(iq, "query", NS_MUC_OWNER);
     struct xmpp_stanza *x = xmpp_stanza_add_child(q, "x", NS_DATA);
     xmpp_stanza_set_attr(x, "type", "submit");
-    session_send(s, iq); /* the answer finds no waiter and is dropped */
+    char *jid = mem_strdup(r->jid);
+    int64_t id = session_send_iq(s, iq, 0, instant_room_answered, jid);
     xmpp_stanza_unref(iq);
+    if (id < 0)
+        mem_free(jid);
+    return id >= 0;
 }
 
 void session__muc_presence(struct session *s, const struct xmpp_stanza *st)
@@ -486,16 +501,18 @@ void session__muc_presence(struct session *s, const struct xmpp_stanza *st)
             mem_free(r->nick);
             r->nick = mem_strdup(nick);
         }
+        bool configuring = false;
         if (r->state == MUC_JOINING) {
             r->state = MUC_JOINED;
             r->rejoining = false;
             r->rejoin_tries = 0;
             r->retry_at_ms = 0;
             if (x != NULL && has_status(x, "201"))
-                accept_instant_room(s, r);
-            log_info("muc_joined", "jid=%s room=%s", s->bare, r->jid);
+                configuring = accept_instant_room(s, r);
+            log_info("muc_joined", "jid=%s room=%s created=%d", s->bare, r->jid, configuring);
         }
-        room_finish_waiters(s, r, 0, NULL);
+        if (!configuring)
+            room_finish_waiters(s, r, 0, NULL);
     }
 }
 

@@ -185,6 +185,11 @@ test('G1 archive search: conversations of the room, keywords, paging and dates',
   assert.equal(next.status, 200, next.text);
   assert.notEqual(next.json.conversation[0].message[0].body, r.json.conversation[0].message[0].body);
 
+  // MM/dd/yy dates (local time): from 2020 on everything, up to the end of 01/01/20 nothing
+  r = await call('bob', 'GET', '/groupchat/messages?room=lobby&start=01/01/20');
+  assert.ok(r.json.conversation[0].message.some((x) => x.body === 'second message from bob'), r.text);
+  r = await call('bob', 'GET', '/groupchat/messages?room=lobby&end=01/01/20');
+  assert.deepEqual(r.json.conversation, []);
   const tomorrow = new Date(Date.now() + 86400000 * 2).toISOString();
   r = await call('bob', 'GET', `/groupchat/messages?room=lobby&start=${tomorrow}`);
   assert.equal(r.status, 200, r.text);

@@ -52,7 +52,8 @@ static const struct step script[] = {
       "affiliation='owneroooooooooooooooooooooooooo' jid='not a jid@@'/></x></presence>"
       "<presence from='" ROOM "/Al'>" MUCU "<item role='moderator' affiliation='owner'/>"
       "<status code='110'/><status code='201'/></x></presence>" },
-    { "muc#owner", "<presence from='" ROOM "/Evil' type='unavailable'>" MUCU "</x></presence>" },
+    { "muc#owner", "<presence from='" ROOM "/Evil' type='unavailable'>" MUCU "</x></presence>"
+                   "<iq type='result' id='sg4' from='" ROOM "'/>" },
     /* the second room refuses the nickname */
     { "taken@conf.localhost/Al",
       "<presence from='taken@conf.localhost/Al' type='error'><error type='cancel'><conflict " ERRNS
@@ -65,7 +66,7 @@ static const struct step script[] = {
       "<message from='mallory@localhost'><result xmlns='urn:xmpp:mam:2' queryid='q1' id='a2'>"
       "<forwarded xmlns='urn:xmpp:forward:0'><message from='" ROOM "/Bob' type='groupchat'>"
       "<body>fake</body></message></forwarded></result></message>"
-      "<iq type='result' id='sg4' from='" ROOM "'><fin xmlns='urn:xmpp:mam:2' complete='true'/>"
+      "<iq type='result' id='sg5' from='" ROOM "'><fin xmlns='urn:xmpp:mam:2' complete='true'/>"
       "</iq>" },
     { "type='unavailable'", NULL },
     { NULL, NULL },
@@ -189,6 +190,8 @@ static void joins_tracks_occupants_refuses_times_out_and_leaves(void **state)
     assert_false(session_muc_joined(c.s, ROOM));
     pump(&c.joins, 1, 3000);
     assert_int_equal(c.join_status, 0);
+    /* answered only after the new room accepted its default configuration */
+    assert_non_null(strstr(buf_cstr(&srv.seen), "<x xmlns='jabber:x:data' type='submit'/>"));
     assert_true(session_muc_joined(c.s, "LOBBY@conf.localhost"));
     assert_string_equal(session_muc_nick(c.s, ROOM), "Al");
     /* joined again: nothing to wait for */
