@@ -83,6 +83,12 @@ test('G4/G5 participants and occupants of a joined room, exact keys', async () =
   assert.equal(a.affiliation, 'owner');
   assert.equal(b.role, 'participant');
   assert.equal(b.affiliation, 'none');
+  // a moderator of a semi-anonymous room sees real JIDs
+  assert.match(b.userAddress, new RegExp(`^bob@${prosody.domain}/`));
+  const rb = await call('bob', 'GET', '/groupchat/room/lobby/occupants');
+  const ab = rb.json.occupants.find((o) => o.jid === `${roomJid('lobby')}/Alice`);
+  assert.ok(ab, rb.text);
+  assert.equal(ab.userAddress, undefined, 'a participant does not see real JIDs');
   for (const o of r.json.occupants) {
     for (const k of Object.keys(o)) assert.ok(['jid', 'userAddress', 'role', 'affiliation'].includes(k), k);
   }
