@@ -773,6 +773,47 @@ static void add_conversations(struct muc_call *c, json_t *convs, struct xmpp_sta
     }
 }
 
+struct hist_ctx {
+    struct muc_call *c;
+    json_t *list;
+};
+
+static void hist_json(const char *room, const struct session_muc_msg *m, void *data)
+{
+    struct hist_ctx *x = data;
+    int64_t ms;
+    json_t *jf = jstr(m->from), *jb = jstr(m->body);
+    if (jf == NULL || jb == NULL || !parse_stamp(m->stamp, &ms)) {
+        json_decref(jf);
+        json_decref(jb);
+        return;
+    }
+    json_t *e = json_object();
+    json_object_set_new(e, "to", json_string(session_jid(x->c->s)));
+    json_object_set_new(e, "from", jf);
+    json_object_set_new(e, "type", json_string("groupchat"));
+    json_object_set_new(e, "body", jb);
+    char stamp[32];
+    format_stamp(ms, stamp);
+    json_object_set_new(e, "delay_stamp", json_string(stamp));
+    json_object_set_new(e, "delay_from", json_string(room));
+    json_array_append_new(x->list, e);
+}
+
+/* G6 for a room without an archive: the messages the session saw in it (the discussion
+ * history the room sent on entering included), the last max of them. */
+static void reply_join_history(struct muc_call *c)
+{
+    struct hist_ctx x = { c, json_array() };
+    session_muc_history(c->s, c->room_jid, hist_json, &x);
+    while (json_array_size(x.list) > (size_t)c->max)
+        json_array_remove(x.list, 0);
+    json_t *out = json_object();
+    json_object_set_new(out, "message", x.list);
+    json_object_set_new(out, "complete", json_true());
+    http_reply_json(c->req, 200, out);
+}
+
 static void reply_conversations(struct muc_call *c, const struct xmpp_stanza *reply,
                                 struct xmpp_stanza *const *items, size_t n)
 {
@@ -844,6 +885,9 @@ static void mam_done(struct session *s, int status, const struct xmpp_stanza *re
         }
         joined_next(c);
         return;
+    } else if (is_error(reply) && c->op == OP_HISTORY && !error_is(reply, "item-not-found") &&
+               session_muc_joined(c->s, c->room_jid)) {
+        reply_join_history(c); /* no archive to read: what the room sent this session */
     } else if (is_error(reply)) {
         room_error(c, reply);
     } else if (c->op == OP_HISTORY) {
@@ -915,6 +959,28 @@ static void search_info_answered(struct http_req *req, struct session *s,
     }
     c->fulltext = q != NULL && feature(q, NS_FULLTEXT);
     mam_send(req, s, c);
+}
+
+/* G6: the room's archive when it keeps one (feature urn:xmpp:mam:2), else what the room sent
+ * this session (its discussion history on entering included; nothing when not joined). */
+static void history_info_answered(struct http_req *req, struct session *s,
+                                  const struct xmpp_stanza *reply, void *data)
+{
+    struct muc_call *c = data;
+    const struct xmpp_stanza *q = xmpp_stanza_child(reply, "query", NS_DISCO_INFO);
+    if (is_error(reply)) {
+        room_error(c, reply);
+        call_free(c);
+        return;
+    }
+    if (q != NULL && feature(q, NS_MAM)) {
+        mam_send(req, s, c);
+        return;
+    }
+    c->req = req;
+    c->s = s;
+    reply_join_history(c);
+    call_free(c);
 }
 
 /* ---- G7–G10 ---------------------------------------------------------------------------------- */
@@ -1128,7 +1194,7 @@ static void with_service(struct http_req *req, struct session *s, const char *ji
         query_get(req, s, c, c->room_jid, NS_DISCO_INFO, search_info_answered);
         return;
     case OP_HISTORY:
-        mam_send(req, s, c);
+        query_get(req, s, c, c->room_jid, NS_DISCO_INFO, history_info_answered);
         return;
     case OP_JOIN:
         do_join(req, s, c);

@@ -262,6 +262,22 @@ typedef void session_muc_occupant_cb(const char *room, const struct session_muc_
 int session_muc_occupants(const struct session *s, const char *room, session_muc_occupant_cb *cb,
                           void *data);
 
+/* The last groupchat messages with a body seen in a joined room (the room's discussion
+ * history sent on entering included), at most SESSION_MUC_HISTORY and 256 KiB of text;
+ * a copy with the same id and sender is kept once. */
+#define SESSION_MUC_HISTORY 50
+
+struct session_muc_msg {
+    const char *from;  /* room@service/nick */
+    const char *body;  /* the <body> text */
+    const char *stamp; /* XEP-0203 delay stamp as the room gave it, else the arrival time */
+};
+
+typedef void session_muc_msg_cb(const char *room, const struct session_muc_msg *m, void *data);
+/* Calls cb for each, oldest first. Returns their number, or -ENOENT when not joined. */
+int session_muc_history(const struct session *s, const char *room, session_muc_msg_cb *cb,
+                        void *data);
+
 /* The answer to session_muc_mam_query: status and reply as session_iq_cb (reply is the IQ
  * result or error carrying <fin/>); items are the <message> stanzas the room's archive sent for
  * the query (each holding <result xmlns="urn:xmpp:mam:2"><forwarded/></result>), in arrival

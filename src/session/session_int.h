@@ -212,8 +212,9 @@ void session__muc_presence(struct session *s, const struct xmpp_stanza *st);
 void session__muc_rejoin(struct session *s);
 /* Fails pending joins with -ECANCELED and forgets every room (the session ends). */
 void session__muc_free(struct session *s);
-/* Takes a result message of a running session_muc_mam_query (from its room, matching
- * queryid): true when it was collected (or dropped for the bound) and must go no further. */
-bool session__muc_mam_collect(struct session *s, struct xmpp_stanza *st);
+/* An inbound message: a groupchat message of a tracked room goes into its history; a result
+ * message of a running session_muc_mam_query (from its room, matching queryid) is collected
+ * (or dropped for the bound): true then, and it must go no further. */
+bool session__muc_message(struct session *s, struct xmpp_stanza *st);
 
 #endif

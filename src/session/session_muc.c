@@ -59,6 +59,13 @@ struct muc_room {
     unsigned rejoin_tries; /* refusals since */
     uint64_t retry_at_ms;  /* next re-entry attempt (0: none) */
     char since[32];        /* the history bound of the re-entry ("" none) */
+    struct muc_hist *hist; /* the last messages seen in the room (ring, SESSION_MUC_HISTORY) */
+    size_t hist_head, hist_n, hist_bytes;
+};
+
+struct muc_hist {
+    char *id, *from, *body;
+    char stamp[32];
 };
 
 struct session_muc {
@@ -129,8 +136,22 @@ static void room_unlink(struct session *s, struct muc_room *r)
     }
 }
 
+static void hist_entry_clear(struct muc_room *r, struct muc_hist *h)
+{
+    r->hist_bytes -= strlen(h->body);
+    mem_free(h->id);
+    mem_free(h->from);
+    mem_free(h->body);
+    memset(h, 0, sizeof(*h));
+}
+
 static void room_free(struct muc_room *r)
 {
+    for (size_t i = 0; r->hist != NULL && i < SESSION_MUC_HISTORY; i++) {
+        if (r->hist[i].body != NULL)
+            hist_entry_clear(r, &r->hist[i]);
+    }
+    mem_free(r->hist);
     occupants_clear(r);
     mem_free(r->jid);
     mem_free(r->nick);
@@ -650,9 +671,89 @@ void session_muc_mam_cancel(struct session *s, int64_t id)
     }
 }
 
-bool session__muc_mam_collect(struct session *s, struct xmpp_stanza *st)
+#define NS_DELAY       "urn:xmpp:delay"
+#define HIST_BYTES_MAX ((size_t)256 << 10) /* message text kept per room */
+
+/* Remembers a groupchat message with a body from a tracked room: the room's discussion
+ * history for rooms without an archive (XEP-0045 §7.2.15, stamps from XEP-0203). A copy with
+ * the same id and sender (history replayed on re-entry) is kept once. */
+static void hist_record(struct session *s, const struct xmpp_stanza *st)
 {
-    if (s->muc_mams == NULL || strcmp(xmpp_stanza_name(st), "message") != 0)
+    const char *type = xmpp_stanza_attr(st, "type");
+    const char *from = xmpp_stanza_attr(st, "from");
+    if (s->muc == NULL || type == NULL || strcmp(type, "groupchat") != 0 || from == NULL ||
+        strchr(from, '/') == NULL)
+        return;
+    struct muc_room *r = room_find(s, from);
+    const struct xmpp_stanza *b = r ? xmpp_stanza_child(st, "body", NULL) : NULL;
+    if (b == NULL)
+        return;
+    const char *id = xmpp_stanza_attr(st, "id");
+    if (r->hist == NULL)
+        r->hist = mem_calloc(SESSION_MUC_HISTORY, sizeof(*r->hist));
+    for (size_t i = 0; id != NULL && i < SESSION_MUC_HISTORY; i++) {
+        const struct muc_hist *h = &r->hist[i];
+        if (h->id != NULL && strcmp(h->id, id) == 0 && strcmp(h->from, from) == 0)
+            return;
+    }
+    char *body = xmpp_stanza_text(b);
+    size_t len = strlen(body);
+    if (len > HIST_BYTES_MAX) {
+        mem_free(body);
+        return;
+    }
+    /* the oldest go first: the ring's slot, then more while the text is over its bound */
+    size_t slot = (r->hist_head + r->hist_n) % SESSION_MUC_HISTORY;
+    if (r->hist_n == SESSION_MUC_HISTORY) {
+        hist_entry_clear(r, &r->hist[slot]);
+        r->hist_head = (r->hist_head + 1) % SESSION_MUC_HISTORY;
+        r->hist_n--;
+    }
+    while (r->hist_n > 0 && r->hist_bytes + len > HIST_BYTES_MAX) {
+        hist_entry_clear(r, &r->hist[r->hist_head]);
+        r->hist_head = (r->hist_head + 1) % SESSION_MUC_HISTORY;
+        r->hist_n--;
+    }
+    struct muc_hist *h = &r->hist[(r->hist_head + r->hist_n) % SESSION_MUC_HISTORY];
+    h->id = id ? mem_strdup(id) : NULL;
+    h->from = mem_strdup(from);
+    h->body = body;
+    r->hist_bytes += len;
+    r->hist_n++;
+    const struct xmpp_stanza *delay = xmpp_stanza_child(st, "delay", NS_DELAY);
+    const char *stamp = delay ? xmpp_stanza_attr(delay, "stamp") : NULL;
+    if (stamp != NULL && strlen(stamp) < sizeof(h->stamp) &&
+        strspn(stamp, "0123456789-:.TZ+") == strlen(stamp)) {
+        snprintf(h->stamp, sizeof(h->stamp), "%s", stamp);
+    } else {
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(h->stamp, sizeof(h->stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+}
+
+int session_muc_history(const struct session *s, const char *room, session_muc_msg_cb *cb,
+                        void *data)
+{
+    const struct muc_room *r = room_find(s, room);
+    if (r == NULL || r->state != MUC_JOINED)
+        return -ENOENT;
+    for (size_t i = 0; i < r->hist_n; i++) {
+        const struct muc_hist *h = &r->hist[(r->hist_head + i) % SESSION_MUC_HISTORY];
+        struct session_muc_msg m = { h->from, h->body, h->stamp };
+        cb(r->jid, &m, data);
+    }
+    return (int)r->hist_n;
+}
+
+bool session__muc_message(struct session *s, struct xmpp_stanza *st)
+{
+    if (strcmp(xmpp_stanza_name(st), "message") != 0)
+        return false;
+    if (s->muc != NULL && xmpp_stanza_child(st, "result", NS_MAM) == NULL)
+        hist_record(s, st);
+    if (s->muc_mams == NULL)
         return false;
     const struct xmpp_stanza *res = xmpp_stanza_child(st, "result", NS_MAM);
     const char *qid = res ? xmpp_stanza_attr(res, "queryid") : NULL;

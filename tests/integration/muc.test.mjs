@@ -366,6 +366,37 @@ test('G7 join refusals: password (403 not-authorized), members-only (403 registr
   }
 });
 
+test('G6 for a room that keeps no archive: the discussion history the session saw', async () => {
+  const c = await daveCreates('no-archive', { 'muc#roomconfig_enablearchiving': '0' });
+  try {
+    c.send(`<message to='${roomJid('no-archive')}' type='groupchat' id='na-1'><body>before you came</body></message>`);
+    await c.waitFor(/before you came/);
+    let r = await call('bob', 'GET', '/groupchat/room/no-archive/chathistory');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.message, [], 'not joined: nothing seen');
+    r = await call('bob', 'PUT', '/groupchat/room/no-archive?nick=B');
+    assert.equal(r.status, 200, r.text);
+    c.send(`<message to='${roomJid('no-archive')}' type='groupchat' id='na-2'><body>while you are here</body></message>`);
+    await muc(sse.bob, (p) => p.body === 'while you are here');
+    r = await call('bob', 'GET', '/groupchat/room/no-archive/chathistory');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.message.map((m) => [m.from, m.body]), [
+      [`${roomJid('no-archive')}/Dave`, 'before you came'],
+      [`${roomJid('no-archive')}/Dave`, 'while you are here'],
+    ]);
+    for (const m of r.json.message) {
+      assert.equal(m.type, 'groupchat');
+      assert.equal(m.delay_from, roomJid('no-archive'));
+      assert.match(m.delay_stamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    }
+    r = await call('bob', 'GET', '/groupchat/room/no-archive/chathistory?max=1');
+    assert.deepEqual(r.json.message.map((m) => m.body), ['while you are here']);
+    assert.equal((await call('bob', 'DELETE', '/groupchat/room/no-archive')).status, 200);
+  } finally {
+    c.close();
+  }
+});
+
 test('hostile nicknames and bodies from another client keep the JSON exact', async () => {
   const { conn } = await openClient({ port: prosody.c2sPort, domain: prosody.domain });
   try {

@@ -52,8 +52,16 @@ static const struct step script[] = {
       "affiliation='owneroooooooooooooooooooooooooo' jid='not a jid@@'/></x></presence>"
       "<presence from='" ROOM "/Al'>" MUCU "<item role='moderator' affiliation='owner'/>"
       "<status code='110'/><status code='201'/></x></presence>" },
-    { "muc#owner", "<presence from='" ROOM "/Evil' type='unavailable'>" MUCU "</x></presence>"
-                   "<iq type='result' id='sg4' from='" ROOM "'/>" },
+    { "muc#owner",
+      "<presence from='" ROOM "/Evil' type='unavailable'>" MUCU "</x></presence>"
+      "<iq type='result' id='sg4' from='" ROOM "'/>"
+      /* discussion history, a copy of it, a live message, another room's */
+      "<message from='" ROOM "/Bob' type='groupchat' id='m1'><body>one</body>"
+      "<delay xmlns='urn:xmpp:delay' stamp='2024-05-01T10:00:00Z'/></message>"
+      "<message from='" ROOM "/Bob' type='groupchat' id='m1'><body>one</body></message>"
+      "<message from='" ROOM "/Al' type='groupchat' id='m2'><body>two</body></message>"
+      "<message from='x@conf.localhost/X' type='groupchat' id='m3'><body>no</body>"
+      "</message>" },
     /* the second room refuses the nickname */
     { "taken@conf.localhost/Al",
       "<presence from='taken@conf.localhost/Al' type='error'><error type='cancel'><conflict " ERRNS
@@ -167,6 +175,16 @@ static void occ_cb(const char *room, const struct session_muc_occupant *o, void 
              o->role, o->affiliation);
 }
 
+static void hist_cb(const char *room, const struct session_muc_msg *m, void *data)
+{
+    struct occ_list *l = data;
+    assert_string_equal(room, ROOM);
+    size_t n = strlen(l->text);
+    bool live = strncmp(m->stamp, "2024", 4) != 0;
+    snprintf(l->text + n, sizeof(l->text) - n, "%s|%s|%s;", m->from, m->body,
+             live ? "now" : m->stamp);
+}
+
 static void joins_tracks_occupants_refuses_times_out_and_leaves(void **state)
 {
     (void)state;
@@ -202,6 +220,9 @@ static void joins_tracks_occupants_refuses_times_out_and_leaves(void **state)
         uv_run(&loop, UV_RUN_ONCE);
     for (int i = 0; i < 5; i++)
         uv_run(&loop, UV_RUN_NOWAIT);
+    struct occ_list hl = { "" };
+    assert_int_equal(session_muc_history(c.s, ROOM, hist_cb, &hl), 2);
+    assert_string_equal(hl.text, ROOM "/Bob|one|2024-05-01T10:00:00Z;" ROOM "/Al|two|now;");
     struct occ_list l = { "" };
     assert_int_equal(session_muc_occupants(c.s, ROOM, occ_cb, &l), 2);
     assert_string_equal(l.text, "Bob|bob@localhost/x|participant|none;Al|-|moderator|owner;");
