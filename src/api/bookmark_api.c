@@ -77,6 +77,7 @@ struct bm_op {
 static struct map *queues; /* user -> struct bm_op * (head = the running call) */
 
 static void op_start(struct bm_op *op);
+static void op_error(struct bm_op *op, int status, const char *text);
 
 /* free_data of every step: releases the call and starts the user's next one. */
 static void op_free(void *p)
@@ -109,7 +110,13 @@ static void op_free(void *p)
     mem_free(op->key);
     mem_free(op->value);
     mem_free(op);
-    if (next != NULL)
+    if (next == NULL)
+        return;
+    /* the session may have ended (and another begun) while next waited */
+    next->s = session_find(next->d->sessions, next->user);
+    if (next->s == NULL)
+        op_error(next, 503, "xmpp session closed");
+    else
         op_start(next);
 }
 
@@ -782,7 +789,7 @@ static void handle(struct http_req *req, const char *user, struct session *s, st
     }
     struct bm_op *p = mem_alloc(sizeof(*p));
     *p = op;
-    snprintf(p->user, sizeof(p->user), "%s", user);
+    snprintf(p->user, sizeof(p->user), "%s", session_username(s)); /* the queue's key */
     op_enqueue(p);
 }
 

@@ -233,6 +233,11 @@ static void handle_pep_nodes(struct http_req *req, const char *user, struct sess
     struct ps_call *c = call_new(req, d, false);
     c->pep = true;
     char *bare = xmpp_jid_bare_of(session_jid(s));
+    if (bare == NULL) {
+        call_free(c);
+        api__error(req, 503, "xmpp session not bound");
+        return;
+    }
     list_on(req, s, bare, NULL, c);
     mem_free(bare);
 }
@@ -288,6 +293,12 @@ static void subscribe_on(struct http_req *req, struct session *s, const char *ji
     struct xmpp_stanza *sub = xmpp_stanza_add_child(ps, "subscribe", NULL);
     xmpp_stanza_set_attr(sub, "node", c->node);
     char *bare = xmpp_jid_bare_of(session_jid(s));
+    if (bare == NULL) {
+        xmpp_stanza_unref(iq);
+        call_free(c);
+        api__error(req, 503, "xmpp session not bound");
+        return;
+    }
     xmpp_stanza_set_attr(sub, "jid", bare);
     mem_free(bare);
     api__iq(req, s, iq, 0, 0, empty_answered, call_free, c);

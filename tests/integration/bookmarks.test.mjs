@@ -254,6 +254,18 @@ test('B5 delete: gone from the list and from XEP-0402; a second delete is 404', 
   assert.deepEqual(r.json.bookmark.map((b) => b.bookmarkID), [urlBm.bookmarkID]);
 });
 
+test('a logout while calls wait in the queue answers them and leaves the gateway sound', async () => {
+  const calls = Array.from({ length: 12 }, (_, i) => call('POST', 'alice', `/bookmark/${urlBm.bookmarkID}/z${i}`, 'v'));
+  await new Promise((resolve) => setTimeout(resolve, 15)); // the calls are queued, the first runs
+  const out = call('POST', 'alice', '/logout');
+  const rs = await Promise.all(calls);
+  for (const r of rs) assert.ok([200, 401, 503].includes(r.status), `${r.status} ${r.text}`);
+  assert.equal((await out).status, 200);
+  await loginAll(); // a new session serves the user again
+  const r = await call('GET', 'alice', `/bookmark/${urlBm.bookmarkID}`);
+  assert.equal(r.status, 200, r.text);
+});
+
 test('without PEP the list lives in XEP-0049 private storage and rooms in XEP-0048', async () => {
   const p2 = await startProsody({ extraConfig: 'modules_disabled = { "s2s", "pep", "bookmarks" }\n' });
   let g2;
