@@ -23,6 +23,10 @@ int api_register_all(struct api_deps *d)
         rc = api__push_register(d);
     if (rc == 0)
         rc = api__ticket_register(d);
+    if (rc == 0)
+        rc = api__pubsub_register(d);
+    if (rc == 0)
+        rc = api__bookmark_register(d);
     return rc;
 }
 
