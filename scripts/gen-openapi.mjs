@@ -75,7 +75,7 @@ function operationId(method, p) {
   let id = method;
   for (const s of parts) {
     const m = /^\{(.+)\}$/.exec(s);
-    const w = m ? `By${m[1]}` : s;
+    const w = m ? `By${m[1].charAt(0).toUpperCase()}${m[1].slice(1)}` : s;
     id += w.charAt(0).toUpperCase() + w.slice(1).replace(/[^A-Za-z0-9]+(.)?/g, (_, c) => (c ? c.toUpperCase() : ''));
   }
   return id;
@@ -651,6 +651,40 @@ const schemas = {
     requireInteraction: bool(), persistent: bool(), sticky: bool(), data: str(), actions: arr(ref('NotificationActionEntity')),
   }),
 };
+
+// Examples from the contract (§1.10), shown by the docs page.
+const EXAMPLES = {
+  ErrorResponse: { resource: 'xmpp connection not found', message: 'Exception', exception: 'IllegalArgumentException' },
+  TokenEntity: { token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl', refreshToken: 'sgr_Q2hhbmdlTWVQbGVhc2VUaGlzSXNBbkV4YW1wbGVPbmx5', expiresIn: 3600 },
+  PresenceEntity: { username: 'bob', show: 'away', status: 'At lunch' },
+  UserEntity: { username: 'alice', name: 'Alice', email: 'alice@example.org', properties: [{ key: 'some.key', value: 'v' }], vcard: 'PHZDYXJkIHhtbG5zPSJ2Y2FyZC10ZW1wIj4uLi48L3ZDYXJkPg==' },
+  RosterEntities: { rosterItem: [{ jid: 'bob@example.org', nickname: 'Bob', subscriptionType: 3, groups: ['Friends'], show: 'available', status: 'Hi' }] },
+  NodeEntities: { nodes: [{ id: 'news', name: 'News', description: 'Announcements', owners: ['alice@example.org'] }] },
+  MUCRoomEntity: {
+    roomName: 'lobby', naturalName: 'Lobby', description: 'Say hello', subject: 'Welcome', creationDate: 1714557600000, modificationDate: 1714557600000,
+    maxUsers: 30, persistent: true, publicRoom: true, registrationEnabled: true, canAnyoneDiscoverJID: true, canOccupantsChangeSubject: false,
+    canOccupantsInvite: false, canChangeNickname: true, logEnabled: true, loginRestrictedToNickname: false, membersOnly: false, moderated: false,
+    allowPM: 'anyone', broadcastPresenceRoles: ['moderator', 'participant', 'visitor'], owners: ['alice@example.org'], ownerGroups: [],
+    admins: [], adminGroups: [], members: [], memberGroups: [], outcasts: [], outcastGroups: [],
+  },
+  ParticipantEntities: { participants: [{ jid: 'lobby@conference.example.org/Bob', role: 'participant', affiliation: 'member' }] },
+  OccupantEntities: { occupants: [{ jid: 'lobby@conference.example.org/Bob', userAddress: 'bob@example.org/web', role: 'moderator', affiliation: 'owner' }] },
+  MUCRoomMessageEntities: { message: [{ to: 'alice@example.org/sparkweb-1', from: 'lobby@conference.example.org/Bob', type: 'groupchat', body: 'hello', delay_stamp: '2024-05-01T10:00:00.000Z', delay_from: 'lobby@conference.example.org' }], first: '1714557600000-1', last: '1714557600000-1', complete: true },
+  Conversations: {
+    conversation: [{
+      conversationID: 42, external: false, startDate: 1714557600000, lastActivity: 1714558200000, messageCount: 1,
+      participantList: ['alice@example.org', 'bob@example.org'],
+      participants: [{ node: 'alice', domain: 'example.org' }, { node: 'bob', domain: 'example.org' }],
+      conversationParticipants: ['alice@example.org', 'bob@example.org'],
+      message: [{ conversationID: 42, from: 'alice@example.org/web', fromJID: { node: 'alice', domain: 'example.org', resource: 'web' }, to: 'bob@example.org', toJID: { node: 'bob', domain: 'example.org' }, sentDate: 1714557600000, body: 'hi', roomEvent: false }],
+    }],
+    first: 'a1b2c3', last: 'a1b2c3', complete: true,
+  },
+  Bookmarks: { bookmark: [{ bookmarkID: 7, type: 'group_chat', name: 'Lobby', value: 'lobby@conference.example.org', globalBookmark: false, users: ['alice'], groups: [], property: [{ key: 'autojoin', value: 'true' }], propertyNames: ['autojoin'] }] },
+  UploadSlot: { get: 'https://upload.example.org/abc/photo.jpg', put: 'https://upload.example.org/abc/photo.jpg', headers: { Authorization: 'Basic Zm9vOmJhcg==' } },
+  NotificationEntity: { subject: 'Alice', body: 'Are you there?', requireInteraction: false, persistent: false, sticky: false, data: 'alice', actions: [{ action: 'webpush.message', type: 'text', title: 'Reply' }] },
+};
+for (const [name, ex] of Object.entries(EXAMPLES)) schemas[name].examples = [ex];
 
 function rsmResult() {
   return {

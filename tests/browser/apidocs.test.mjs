@@ -63,7 +63,7 @@ test('the docs page renders every operation, with no request leaving the gateway
   }
 
   // open the login operation: its parameter and responses render
-  const login = page.locator('#operations-Authentication-postLoginByusername');
+  const login = page.locator('#operations-Authentication-postLoginByUsername');
   await login.locator('.opblock-summary').first().click();
   await login.locator('.parameters-container').waitFor({ timeout: 10000 });
   assert.match(await login.innerText(), /username/);

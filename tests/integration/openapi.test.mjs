@@ -154,6 +154,25 @@ test('schemas use the contract\'s runtime field names (§1.10)', () => {
   for (const k of ['fromJID', 'toJID', 'sentDate', 'roomEvent']) assert.ok(props('ArchivedMessageEntity').includes(k), k);
   assert.deepEqual(props('UserGroupsEntity'), ['groupnames']);
   assert.ok(props('NotificationEntity').includes('requireInteraction'));
+  // examples name only properties their schema (and the schemas it refers to) declares
+  const stray = [];
+  const check = (schema, value, where) => {
+    if (schema?.$ref) schema = s[schema.$ref.split('/').pop()];
+    if (!schema || value === null || typeof value !== 'object') return;
+    if (Array.isArray(value)) return value.forEach((v, i) => check(schema.items, v, `${where}[${i}]`));
+    if (!schema.properties) return;
+    for (const [k, v] of Object.entries(value)) {
+      if (!(k in schema.properties)) {
+        if (!schema.additionalProperties) stray.push(`${where}.${k}`);
+      } else check(schema.properties[k], v, `${where}.${k}`);
+    }
+  };
+  let examples = 0;
+  for (const [name, schema] of Object.entries(s)) {
+    for (const ex of schema.examples ?? []) { examples++; check(schema, ex, name); }
+  }
+  assert.ok(examples >= 10, `${examples} examples`);
+  assert.deepEqual(stray, [], 'example keys the schema does not declare');
   // the RSM additions on the archive calls
   for (const p of ['/sparkweb/api/rest/chat/messages', '/sparkweb/api/rest/groupchat/messages', '/sparkweb/api/rest/groupchat/room/{roomName}/chathistory']) {
     const names = doc.paths[p].get.parameters.map((x) => x.name);
