@@ -55,6 +55,8 @@ const jsonBody = (schema, description, required = true) => ({
 });
 
 const PUBLIC = [];
+const OPTIONAL_TOKEN = [{}, { bearerAuth: [] }, { rawToken: [] }];
+const TOKEN_ONLY = [{ bearerAuth: [] }, { rawToken: [] }];
 const SESSION_NOTE = 'Needs the caller\'s XMPP session: it is opened from the credential vault (or the Basic password) when the user has none; 400 `xmpp session could not be established` when that is impossible (log in again with the password).';
 
 // RSM paging (XEP-0059) of the archive calls
@@ -96,7 +98,7 @@ function build(method, p, s) {
   if (s.body) o.requestBody = s.body;
   o.responses = { 200: s.ok ?? EMPTY };
   const codes = new Set(s.errors ?? []);
-  if (!s.public && !s.security) codes.add(401);
+  if (!s.public) codes.add(401);
   if (s.session) [400, 502, 503].forEach((c) => codes.add(c));
   for (const c of [...codes].sort()) o.responses[c] = resp(`E${c}`);
   if (s.static) o['x-sparkgate-static'] = true;
@@ -114,7 +116,7 @@ op('post', `${REST}/login/{username}`, {
   ok: json(ref('TokenEntity')), errors: [400, 401, 429, 502, 503, 504],
 });
 op('post', `${REST}/logout`, {
-  tag: A, contract: 'A2', summary: 'Log out',
+  tag: A, contract: 'A2', summary: 'Log out', security: TOKEN_ONLY,
   description: 'With `session.logout = all` (default) closes the user\'s shared XMPP session for every tab and revokes every token of the user; with `tab` only the presented token\'s family. Event streams get `onDisconnect {"reason":"logout"}`. Token only (no Basic).',
   errors: [400],
 });
@@ -146,7 +148,7 @@ op('post', `${REST}/webauthn/register/finish/{username}`, {
   ok: json(ref('TokenEntity')), errors: [400, 429, 503],
 });
 op('post', `${REST}/webauthn/authenticate/start/{username}`, {
-  tag: A, contract: 'A6', public: true, summary: 'Start a passkey login, or refresh a token',
+  tag: A, contract: 'A6', public: true, security: OPTIONAL_TOKEN, summary: 'Start a passkey login, or refresh a token',
   description: 'With a valid access token of `{username}` in `Authorization` answers a new token (refresh branch, `TokenEntity`); otherwise (no header, or `Authorization: null`) a WebAuthn challenge (`WebAuthnRequestOptions`, `allowCredentials` always an array).',
   params: [inPath('username', 'Local part of the user\'s JID.')],
   ok: json({ oneOf: [ref('WebAuthnRequestOptions'), ref('TokenEntity')] }), errors: [400, 429, 503],
@@ -175,7 +177,7 @@ op('post', `${REST}/totp/register/{username}`, {
   ok: json(ref('TOTPEntity')), errors: [400, 401, 429, 502, 503, 504],
 });
 op('post', `${REST}/totp/authenticate/{username}/{code}`, {
-  tag: A, contract: 'A9', public: true, summary: 'TOTP login',
+  tag: A, contract: 'A9', public: true, security: OPTIONAL_TOKEN, summary: 'TOTP login',
   description: 'RFC 6238 (SHA-1, 30 s, 6 digits, ±1 step, each step once). With `auth.totp_single_factor = false` (default) the body must be the password, or empty with a valid access token of the same user in `Authorization` (step-up); a code alone answers 401.',
   params: [inPath('username', 'Local part of the user\'s JID.'), inPath('code', 'The 6-digit code.', str(null, { pattern: '^[0-9]{6}$' }))],
   body: textBody('The password (or empty, see above).', false),
