@@ -281,23 +281,23 @@ const nodeP = inPath('node', 'PubSub node id.');
 const pubsubNote = 'Addressed to the PubSub service (XEP-0030 discovery, or `xmpp.pubsub_service`).';
 op('get', `${REST}/pubsub/nodes`, {
   tag: K, contract: 'K1', session: true, summary: 'List PubSub nodes', description: `\`disco#items\` of the service with node meta-data where available. ${pubsubNote}`,
-  ok: json(ref('NodeEntities')), errors: [404, 504],
+  ok: json(ref('NodeEntities')), errors: [404, 501, 504],
 });
 op('post', `${REST}/pubsub/create/{node}`, {
   tag: K, contract: 'K2', session: true, summary: 'Create a PubSub node', description: `XEP-0060 create-and-configure (\`pubsub#max_items=1\`); 400 \`pubsub node could not be created\` when it exists. ${pubsubNote}`,
-  params: [nodeP], errors: [400, 403, 504],
+  params: [nodeP], errors: [400, 403, 501, 504],
 });
 op('post', `${REST}/pubsub/subscribe/{node}`, {
   tag: K, contract: 'K3', session: true, summary: 'Subscribe to a PubSub node', description: `Subscribes the caller's bare JID; published JSON items then arrive as \`pubsub.item\` events. ${pubsubNote}`,
-  params: [nodeP], errors: [400, 403, 404, 504],
+  params: [nodeP], errors: [400, 403, 404, 501, 504],
 });
 op('post', `${REST}/pubsub/publish/{node}`, {
   tag: K, contract: 'K4', session: true, summary: 'Publish a JSON item', description: `Item id \`<node>-<epoch ms>\`, payload \`<json xmlns="urn:xmpp:json:0">\` (XEP-0335). ${pubsubNote}`,
-  params: [nodeP], body: textBody('A JSON object.'), errors: [400, 403, 404, 504],
+  params: [nodeP], body: textBody('A JSON object.'), errors: [400, 403, 404, 501, 504],
 });
 op('get', `${REST}/pubsub/subscribers/{node}`, {
   tag: K, contract: 'K5', session: true, summary: 'List a node\'s subscribers', description: 'XEP-0060 owner subscriptions; `{"users":[]}` when the caller does not own the node or it does not exist.',
-  params: [nodeP], ok: json(ref('UserEntities')), errors: [504],
+  params: [nodeP], ok: json(ref('UserEntities')), errors: [501, 504],
 });
 op('get', `${REST}/pep/nodes`, {
   tag: K, contract: 'K6', session: true, summary: 'List the caller\'s PEP nodes', description: '`disco#items` on the caller\'s bare JID (XEP-0163).',
@@ -317,7 +317,7 @@ op('get', `${REST}/upload/{fileName}/{fileSize}`, {
   tag: K, contract: 'K9', session: true, summary: 'Get an HTTP upload slot (XEP-0363)',
   description: 'Requested from the upload service (XEP-0030 discovery of `urn:xmpp:http:upload:0`, or `xmpp.upload_service`). The page PUTs the file to `put` with the `headers` given, then shares `get`. A file too large for the service answers 400/403 (`not-acceptable`/`not-allowed`).',
   params: [inPath('fileName', 'File name.'), inPath('fileSize', 'Size in bytes (decimal).', int(null, { minimum: 1, format: 'int64' }))],
-  ok: json(ref('UploadSlot')), errors: [400, 403, 404, 504],
+  ok: json(ref('UploadSlot')), errors: [400, 403, 404, 501, 504],
 });
 op('get', `${REST}/preview/{quality}/{url}`, {
   tag: K, contract: 'K10', summary: 'Link preview',
@@ -364,7 +364,7 @@ op('get', `${REST}/groupchat/messages`, {
     inQuery('room', 'Room local part.'),
     inQuery('service', 'MUC service, same rules as `serviceName` (default: the discovered service).'), ...rsmParams,
   ],
-  ok: json(ref('Conversations')), errors: [400, 403, 404, 504],
+  ok: json(ref('Conversations')), errors: [400, 403, 404, 501, 504],
 });
 op('get', `${REST}/groupchat/rooms`, {
   tag: G, contract: 'G2', session: true, summary: 'List rooms',
@@ -372,42 +372,42 @@ op('get', `${REST}/groupchat/rooms`, {
   params: [serviceName, inQuery('type', '`public` (default) or `all`; any other value gives an empty list.', str(null, { default: 'public' })),
     inQuery('search', 'Case-insensitive substring of the room name or natural name.'),
     inQuery('expandGroups', 'Accepted for compatibility (no groups exist over XMPP).', bool())],
-  ok: json(ref('MUCRoomEntities')), errors: [400, 404, 504],
+  ok: json(ref('MUCRoomEntities')), errors: [400, 404, 501, 504],
 });
 op('get', `${REST}/groupchat/room/{roomName}`, {
   tag: G, contract: 'G3', session: true, summary: 'Get a room', description: 'From the room\'s `disco#info` (and affiliation lists when the caller may read them).',
   params: [roomName, serviceName, inQuery('expandGroups', 'Accepted for compatibility.', bool())],
-  ok: json(ref('MUCRoomEntity')), errors: [400, 404, 504],
+  ok: json(ref('MUCRoomEntity')), errors: [400, 404, 501, 504],
 });
 op('get', `${REST}/groupchat/room/{roomName}/participants`, {
   tag: G, contract: 'G4', session: true, summary: 'List a room\'s participants', description: 'Occupants whose role is `participant`.',
-  params: [roomName, serviceName], ok: json(ref('ParticipantEntities')), errors: [400, 404, 504],
+  params: [roomName, serviceName], ok: json(ref('ParticipantEntities')), errors: [400, 404, 501, 504],
 });
 op('get', `${REST}/groupchat/room/{roomName}/occupants`, {
   tag: G, contract: 'G5', session: true, summary: 'List a room\'s occupants', description: 'All roles; `userAddress` only when the room reveals real JIDs.',
-  params: [roomName, serviceName], ok: json(ref('OccupantEntities')), errors: [400, 404, 504],
+  params: [roomName, serviceName], ok: json(ref('OccupantEntities')), errors: [400, 404, 501, 504],
 });
 op('get', `${REST}/groupchat/room/{roomName}/chathistory`, {
   tag: G, contract: 'G6', session: true, summary: 'Get a room\'s recent history',
   description: 'XEP-0313 MAM on the room where supported, otherwise the discussion history the room sends on join. Paged with RSM (`before`, `after`, `max`; `first`, `last`, `complete` in the answer).',
-  params: [roomName, serviceName, ...rsmParams], ok: json(ref('MUCRoomMessageEntities')), errors: [400, 403, 404, 504],
+  params: [roomName, serviceName, ...rsmParams], ok: json(ref('MUCRoomMessageEntities')), errors: [400, 403, 404, 501, 504],
 });
 op('put', `${REST}/groupchat/room/{roomName}`, {
   tag: G, contract: 'G7', session: true, summary: 'Join a room',
   description: 'XEP-0045 enter room with the user\'s nickname (vCard `FN` or username), waits for the self-presence; a newly created room is accepted as an instant room. Joined rooms are re-joined after a reconnect. 409 on a nickname conflict, 403 when banned or not a member.',
-  params: [roomName, serviceName], errors: [400, 403, 404, 409, 504],
+  params: [roomName, serviceName], errors: [400, 403, 404, 409, 501, 504],
 });
 op('delete', `${REST}/groupchat/room/{roomName}`, {
-  tag: G, contract: 'G8', session: true, summary: 'Leave a room', params: [roomName, serviceName], errors: [400, 504],
+  tag: G, contract: 'G8', session: true, summary: 'Leave a room', params: [roomName, serviceName], errors: [400, 501, 504],
 });
 op('post', `${REST}/groupchat/room/{roomName}`, {
   tag: G, contract: 'G9', session: true, summary: 'Post to a room',
   description: 'Text, or a JSON object (Jive property `data`, `<body>` from its `body` member), always `type="groupchat"`. 400 when the room is not joined in this session.',
-  params: [roomName, serviceName], body: textBody('Text, or a JSON object.'), errors: [400, 403, 413],
+  params: [roomName, serviceName], body: textBody('Text, or a JSON object.'), errors: [400, 403, 413, 501],
 });
 op('post', `${REST}/groupchat/room/{roomName}/{invitedJid}`, {
   tag: G, contract: 'G10', session: true, summary: 'Invite someone to a room', description: 'XEP-0045 mediated invitation through the room.',
-  params: [roomName, inPath('invitedJid', 'Bare JID of the invitee.'), serviceName], body: textBody('The reason (may be empty).', false), errors: [400, 403],
+  params: [roomName, inPath('invitedJid', 'Bare JID of the invitee.'), serviceName], body: textBody('The reason (may be empty).', false), errors: [400, 403, 501],
 });
 
 // ---- 1.7 Presence ------------------------------------------------------------------------------
@@ -707,9 +707,9 @@ const responses = {
   E409: errorResponse('Conflict (`conflict`: exists already, nickname in use).'),
   E413: errorResponse('Request body larger than `http.max_body`, or a stanza too large.'),
   E429: errorResponse('Rate-limited.', { 'Retry-After': { description: 'Seconds to wait.', schema: int() } }),
-  E501: errorResponse('Not supported (`feature-not-implemented`, or not possible over XMPP).'),
+  E501: errorResponse('Not supported: `feature-not-implemented`, not possible over XMPP, or the server has no such service (`<muc|pubsub|upload> service not available on this server`).'),
   E502: errorResponse('The XMPP server failed (`internal-server-error`, `undefined-condition`, `redirect`, any other condition) or the connection to it broke.'),
-  E503: errorResponse('Unavailable: `service-unavailable` or `resource-constraint` from the XMPP server, the session was lost meanwhile, or a gateway limit / missing store.'),
+  E503: errorResponse('Unavailable: `service-unavailable` or `resource-constraint` from the XMPP server, the session ended or its connection was lost while waiting (`xmpp session closed`, `xmpp connection lost`), or a gateway limit / missing store.'),
   E504: errorResponse('The XMPP server did not answer in time (`session.iq_timeout`, `remote-server-timeout`).'),
 };
 
@@ -750,7 +750,7 @@ const doc = {
       '',
       '**Authentication**: `Authorization: <jwt>` (raw), `Authorization: Bearer <jwt>`, or Basic with the XMPP password. Public operations have no security requirement. Obtain a token with POST /login/{username}.',
       '',
-      '**Errors** answer `{"resource","message","exception"}` (ErrorResponse). XMPP errors map to HTTP statuses: bad-request, jid-malformed, not-acceptable, unexpected-request → 400; not-authorized, forbidden, not-allowed, policy-violation, registration-required, subscription-required → 403; item-not-found, recipient-unavailable, remote-server-not-found → 404; conflict → 409; gone → 410; feature-not-implemented → 501; service-unavailable, resource-constraint → 503; remote-server-timeout → 504; internal-server-error, undefined-condition, redirect and anything else → 502. An IQ the server never answers → 504; a session lost meanwhile → 503.',
+      '**Errors** answer `{"resource","message","exception"}` (ErrorResponse); for an XMPP error `resource` is `<condition>` or `<condition>: <server text>`. XMPP errors map to HTTP statuses: bad-request, jid-malformed, not-acceptable, unexpected-request → 400; not-authorized, forbidden, not-allowed, policy-violation, registration-required, subscription-required → 403; item-not-found, recipient-unavailable, remote-server-not-found → 404; conflict → 409; gone → 410; feature-not-implemented → 501; service-unavailable, resource-constraint → 503; remote-server-timeout → 504; internal-server-error, undefined-condition, redirect and anything else → 502. An IQ the server never answers → 504; a session lost meanwhile → 503.',
       '',
       '**CORS**: preflights are answered for the origins of `http.cors_origins`.',
       '',
