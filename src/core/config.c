@@ -40,6 +40,10 @@ static const struct config_key keys[] = {
       "Largest accepted request body; larger requests get 413." },
     { "http.web_root", CONFIG_STR, "", 0, 0, NULL,
       "Directory of static files served at / (demo pages, sparkgate.js). Empty: the built-in default." },
+    { "http.docs_assets", CONFIG_STR, "", 0, 0, NULL,
+      "Directory of the API docs page's renderer (the swagger-ui-dist npm package), served at "
+      "/sparkweb/api/docs/assets/ for the page /sparkweb/api/docs/. Empty: "
+      "node_modules/swagger-ui-dist relative to the working directory (npm ci installs it)." },
     { "http.tls_cert", CONFIG_STR, "", 0, 0, NULL,
       "PEM certificate chain for HTTPS (enables TLS and HTTP/2 on the listener)." },
     { "http.tls_key", CONFIG_STR, "", 0, 0, NULL, "PEM private key for http.tls_cert." },
