@@ -27,6 +27,8 @@ int api_register_all(struct api_deps *d)
         rc = api__pubsub_register(d);
     if (rc == 0)
         rc = api__bookmark_register(d);
+    if (rc == 0)
+        rc = api__users_register(d);
     return rc;
 }
 
@@ -37,6 +39,7 @@ void api_free(struct api_deps *d)
     api__webauthn_free(d);
     api__push_free(d);
     api__service_free(d);
+    api__users_free(d);
     map_free(d->state->ceremonies);
     api__tickets_free(d->state->tickets);
     while (d->state->routes) {

@@ -211,4 +211,25 @@ void session_logout(struct session *s);
  * logged out as by session_logout. Returns the number of sinks left (0: the session ended). */
 size_t session_logout_tab(struct session *s, const char *tag);
 
+/* --- message archive queries (XEP-0313) --- */
+
+/* The answer to session_mam_query: status and reply as session_iq_cb (reply is the IQ result
+ * or error carrying <fin/>). items are the <message> stanzas the archive sent for the query
+ * (each holding <result xmlns="urn:xmpp:mam:2"><forwarded/></result>), in arrival order,
+ * borrowed for the call; truncated when some were dropped for the max_items/max_bytes bound. */
+typedef void session_mam_cb(struct session *s, int status, const struct xmpp_stanza *reply,
+                            struct xmpp_stanza *const *items, size_t n, bool truncated,
+                            void *data);
+/* Sends a MAM query IQ to the user's own archive (iq carries <query xmlns="urn:xmpp:mam:2"
+ * queryid=queryid>, queryid 1..63 bytes) and collects the result messages of that queryid
+ * that come from the account itself until the IQ is answered. Those messages are taken out of
+ * the inbound flow: they become no event. Keeps at most max_items messages and max_bytes of
+ * their serialised size. Returns a waiter id (session_mam_cancel) or a negative errno (cb
+ * never runs then). cb runs once (also with -ETIMEDOUT, -ECANCELED, -ECONNRESET and n = 0). */
+int64_t session_mam_query(struct session *s, struct xmpp_stanza *iq, const char *queryid,
+                          size_t max_items, size_t max_bytes, uint64_t timeout_ms,
+                          session_mam_cb *cb, void *data);
+/* The callback will not run; what was collected is dropped. Unknown ids are ignored. */
+void session_mam_cancel(struct session *s, int64_t id);
+
 #endif

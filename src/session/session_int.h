@@ -94,6 +94,9 @@ struct session {
     uint64_t failed_at_ms;             /* when the last attempt failed */
     uint64_t dedup[SESSION_DEDUP_LEN]; /* hashes of recent inbound messages */
     size_t dedup_pos;
+
+    /* message archive queries waiting for their results (session_mam.c) */
+    struct session_mam *mams;
 };
 
 struct session_login {
@@ -201,5 +204,11 @@ void session__csi_update(struct session *s);
 
 /* One after-bind request answered (or given up); the last one brings the session online. */
 void session__setup_done(struct session *s);
+
+/* session_mam.c */
+struct session_mam;
+/* Takes a MAM result message of a running session_mam_query (from the account, matching
+ * queryid): true when it was collected (or dropped for the bound) and must not go further. */
+bool session__mam_collect(struct session *s, struct xmpp_stanza *st);
 
 #endif
