@@ -153,6 +153,7 @@ static void handle_chatstate(struct http_req *req, const char *user, struct sess
 #define HIST_MAX_LIMIT   500
 #define HIST_MAX_BYTES   ((size_t)8 << 20) /* collected result messages per request */
 #define HIST_ARG_MAX     256
+#define HIST_MAX_ROUNDS  20 /* MAM pages per request */
 #define HIST_IDLE_MS     (10 * 60 * 1000) /* Openfire's conversation split: 10 min idle */
 #define HIST_SPAN_MS     (60 * 60 * 1000) /* ... or 60 min in all */
 #define DAY_MS           (24 * 60 * 60 * 1000LL)
@@ -169,12 +170,23 @@ struct hist {
     char start[40], end[40]; /* XEP-0082 or "" */
     unsigned max;
     bool fulltext; /* the archive searches keywords itself (XEP-0431) */
+    bool backward; /* paging towards older messages (before) */
     char qid[25];
+    /* what the pages so far brought, in time order */
+    struct xmpp_stanza **items;
+    size_t n;
+    char *first, *last; /* RSM ids of the whole answer */
+    unsigned rounds;
 };
 
 static void hist_free(void *data)
 {
     struct hist *h = data;
+    for (size_t i = 0; i < h->n; i++)
+        xmpp_stanza_unref(h->items[i]);
+    mem_free(h->items);
+    mem_free(h->first);
+    mem_free(h->last);
     mem_free(h->with);
     mem_free(h->keywords);
     mem_free(h->before);
@@ -355,28 +367,11 @@ static json_t *conv_json(const struct conv *c, const char *own, const char *doma
     return o;
 }
 
-static void hist_mam_done(struct session *s, int status, const struct xmpp_stanza *reply,
-                          struct xmpp_stanza *const *items, size_t n, bool truncated, void *data)
+/* Answers with what the pages brought (h->items), grouped into conversations. */
+static void hist_reply(struct http_req *req, struct session *s, struct hist *h, bool done)
 {
-    struct hist *h = data;
-    struct http_req *req = h->req;
-    http_req_on_abort(req, NULL, NULL);
-    if (status < 0) {
-        if (status == -ETIMEDOUT)
-            api__error(req, 504, "xmpp server did not answer");
-        else if (status == -ECONNRESET)
-            api__error(req, 503, "xmpp connection lost");
-        else
-            api__error(req, 503, "xmpp session closed");
-        hist_free(h);
-        return;
-    }
-    const char *type = xmpp_stanza_attr(reply, "type");
-    if (type != NULL && strcmp(type, "error") == 0) {
-        api__xmpp_error(req, reply);
-        hist_free(h);
-        return;
-    }
+    struct xmpp_stanza *const *items = h->items;
+    size_t n = h->n;
     char own[API_USER_MAX + 256];
     snprintf(own, sizeof(own), "%s@%s", session_username(s), h->d->domain);
     struct conv *convs = NULL;
@@ -449,22 +444,95 @@ static void hist_mam_done(struct session *s, int status, const struct xmpp_stanz
     mem_free(convs);
     json_t *out = json_object();
     json_object_set_new(out, "conversation", arr);
-    const struct xmpp_stanza *fin = xmpp_stanza_child(reply, "fin", NS_MAM);
-    const struct xmpp_stanza *set = fin ? xmpp_stanza_child(fin, "set", NS_RSM) : NULL;
-    char *first = set ? xmpp_stanza_child_text(set, "first", NULL) : NULL;
-    char *last = set ? xmpp_stanza_child_text(set, "last", NULL) : NULL;
-    if (first && api__xml_text_valid(first, strlen(first)))
-        json_object_set_new(out, "first", json_string(first));
-    if (last && api__xml_text_valid(last, strlen(last)))
-        json_object_set_new(out, "last", json_string(last));
-    mem_free(first);
-    mem_free(last);
-    const char *complete = fin ? xmpp_stanza_attr(fin, "complete") : NULL;
-    bool done = complete && (strcmp(complete, "true") == 0 || strcmp(complete, "1") == 0);
-    json_object_set_new(out, "complete", json_boolean(done && !truncated));
-    log_debug("history", "user=%s items=%zu convs=%zu", session_username(s), n, n_convs);
+    if (h->first)
+        json_object_set_new(out, "first", json_string(h->first));
+    if (h->last)
+        json_object_set_new(out, "last", json_string(h->last));
+    json_object_set_new(out, "complete", json_boolean(done));
+    log_debug("history", "user=%s items=%zu convs=%zu rounds=%u", session_username(s), n, n_convs,
+              h->rounds);
     hist_free(h);
     http_reply_json(req, 200, out);
+}
+
+static void hist_query(struct http_req *req, struct session *s, struct hist *h);
+
+/* An RSM id from <set/>, or NULL when absent or unusable. */
+static char *rsm_id(const struct xmpp_stanza *set, const char *name)
+{
+    char *v = set ? xmpp_stanza_child_text(set, name, NULL) : NULL;
+    if (v != NULL && (*v == '\0' || strlen(v) > HIST_ARG_MAX || !api__xml_text_valid(v, strlen(v)))) {
+        mem_free(v);
+        v = NULL;
+    }
+    return v;
+}
+
+/* One page answered: keep its messages; ask for the next page while the server gave fewer
+ * than max (servers cap pages, e.g. Prosody's max_archive_query_results 50), else answer. */
+static void hist_mam_done(struct session *s, int status, const struct xmpp_stanza *reply,
+                          struct xmpp_stanza *const *items, size_t n, bool truncated, void *data)
+{
+    struct hist *h = data;
+    struct http_req *req = h->req;
+    http_req_on_abort(req, NULL, NULL);
+    if (status < 0) {
+        if (status == -ETIMEDOUT)
+            api__error(req, 504, "xmpp server did not answer");
+        else if (status == -ECONNRESET)
+            api__error(req, 503, "xmpp connection lost");
+        else
+            api__error(req, 503, "xmpp session closed");
+        hist_free(h);
+        return;
+    }
+    const char *type = xmpp_stanza_attr(reply, "type");
+    if (type != NULL && strcmp(type, "error") == 0) {
+        api__xmpp_error(req, reply);
+        hist_free(h);
+        return;
+    }
+    if (n > h->max - h->n)
+        n = h->max - h->n; /* a server that ignores <max/> */
+    struct xmpp_stanza **all = mem_alloc((h->n + n + 1) * sizeof(*all));
+    size_t off = h->backward ? 0 : h->n; /* older pages go in front */
+    if (h->n > 0)
+        memcpy(all + (h->backward ? n : 0), h->items, h->n * sizeof(*all));
+    for (size_t i = 0; i < n; i++)
+        all[off + i] = xmpp_stanza_ref(items[i]);
+    mem_free(h->items);
+    h->items = all;
+    h->n += n;
+    h->rounds++;
+    const struct xmpp_stanza *fin = xmpp_stanza_child(reply, "fin", NS_MAM);
+    const struct xmpp_stanza *set = fin ? xmpp_stanza_child(fin, "set", NS_RSM) : NULL;
+    char *first = rsm_id(set, "first"), *last = rsm_id(set, "last");
+    const char *complete = fin ? xmpp_stanza_attr(fin, "complete") : NULL;
+    bool done = complete && (strcmp(complete, "true") == 0 || strcmp(complete, "1") == 0);
+    /* the answer's first is the oldest page's first, its last the newest page's last */
+    if (first && (h->backward || h->first == NULL)) {
+        mem_free(h->first);
+        h->first = mem_strdup(first);
+    }
+    if (last && (!h->backward || h->last == NULL)) {
+        mem_free(h->last);
+        h->last = mem_strdup(last);
+    }
+    char *cursor = h->backward ? first : last;
+    if (!done && !truncated && n > 0 && cursor != NULL && h->n < h->max &&
+        h->rounds < HIST_MAX_ROUNDS) {
+        mem_free(h->before);
+        mem_free(h->after);
+        h->before = h->backward ? mem_strdup(cursor) : NULL;
+        h->after = h->backward ? NULL : mem_strdup(cursor);
+        mem_free(first);
+        mem_free(last);
+        hist_query(req, s, h);
+        return;
+    }
+    mem_free(first);
+    mem_free(last);
+    hist_reply(req, s, h, done && !truncated);
 }
 
 static void hist_aborted(struct http_req *req, void *data)
@@ -494,7 +562,7 @@ static void hist_query(struct http_req *req, struct session *s, struct hist *h)
         add_field(x, "{" NS_FULLTEXT "}fulltext", h->keywords, NULL);
     struct xmpp_stanza *set = xmpp_stanza_add_child(q, "set", NS_RSM);
     char max[16];
-    snprintf(max, sizeof(max), "%u", h->max);
+    snprintf(max, sizeof(max), "%u", h->max - (unsigned)h->n);
     xmpp_stanza_add_text_child(set, "max", NULL, max);
     if (h->after)
         xmpp_stanza_add_text_child(set, "after", NULL, h->after);
@@ -503,7 +571,7 @@ static void hist_query(struct http_req *req, struct session *s, struct hist *h)
     h->s = s;
     h->req = req;
     session_touch(s);
-    int64_t id = session_mam_query(s, iq, h->qid, h->max, HIST_MAX_BYTES, 0, hist_mam_done, h);
+    int64_t id = session_mam_query(s, iq, h->qid, h->max - h->n, HIST_MAX_BYTES, 0, hist_mam_done, h);
     xmpp_stanza_unref(iq);
     if (id < 0) {
         api__error_errno(req, (int)id, "xmpp send failed");
@@ -601,6 +669,7 @@ static void handle_history(struct http_req *req, const char *user, struct sessio
     h->keywords = kw && *kw ? mem_strdup(kw) : NULL;
     h->before = before ? mem_strdup(before) : NULL;
     h->after = after ? mem_strdup(after) : NULL;
+    h->backward = before != NULL;
     int64_t ms;
     if (start != NULL && parse_date_arg(start, &ms)) /* unparseable dates: no bound */
         format_iso(ms - 5 * 60 * 1000, h->start);
