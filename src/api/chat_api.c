@@ -97,8 +97,9 @@ static void handle_message(struct http_req *req, const char *user, struct sessio
 #define NS_CHATSTATES "http://jabber.org/protocol/chatstates"
 #define NS_HINTS      "urn:xmpp:hints"
 
-static const char *const chat_states[] = { "active", "composing", "paused", "inactive", "gone",
-                                           NULL };
+static const char *const chat_states[] = {
+    "active", "composing", "paused", "inactive", "gone", NULL
+};
 
 /* POST /chat/chatstate/{state}/{to} — no body. */
 static void handle_chatstate(struct http_req *req, const char *user, struct session *s,
@@ -153,7 +154,7 @@ static void handle_chatstate(struct http_req *req, const char *user, struct sess
 #define HIST_MAX_LIMIT   500
 #define HIST_MAX_BYTES   ((size_t)8 << 20) /* collected result messages per request */
 #define HIST_ARG_MAX     256
-#define HIST_MAX_ROUNDS  20 /* MAM pages per request */
+#define HIST_MAX_ROUNDS  20               /* MAM pages per request */
 #define HIST_IDLE_MS     (10 * 60 * 1000) /* Openfire's conversation split: 10 min idle */
 #define HIST_SPAN_MS     (60 * 60 * 1000) /* ... or 60 min in all */
 #define DAY_MS           (24 * 60 * 60 * 1000LL)
@@ -236,8 +237,12 @@ static bool parse_iso(const char *v, int64_t *ms)
     if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 ||
         y < 1970)
         return false;
-    struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                     .tm_min = mi, .tm_sec = sec };
+    struct tm tm = { .tm_year = y - 1900,
+                     .tm_mon = mo - 1,
+                     .tm_mday = d,
+                     .tm_hour = h,
+                     .tm_min = mi,
+                     .tm_sec = sec };
     time_t t = timegm(&tm);
     if (t == (time_t)-1)
         return false;
@@ -378,7 +383,8 @@ static void hist_reply(struct http_req *req, struct session *s, struct hist *h, 
     size_t n_convs = 0;
     for (size_t i = 0; i < n; i++) {
         const struct xmpp_stanza *res = xmpp_stanza_child(items[i], "result", NS_MAM);
-        const struct xmpp_stanza *fwd = res ? xmpp_stanza_child(res, "forwarded", NS_FORWARD) : NULL;
+        const struct xmpp_stanza *fwd =
+            res ? xmpp_stanza_child(res, "forwarded", NS_FORWARD) : NULL;
         const struct xmpp_stanza *msg = fwd ? xmpp_stanza_child(fwd, "message", NULL) : NULL;
         const struct xmpp_stanza *delay = fwd ? xmpp_stanza_child(fwd, "delay", NS_DELAY) : NULL;
         const char *stamp = delay ? xmpp_stanza_attr(delay, "stamp") : NULL;
@@ -461,7 +467,8 @@ static void hist_query(struct http_req *req, struct session *s, struct hist *h);
 static char *rsm_id(const struct xmpp_stanza *set, const char *name)
 {
     char *v = set ? xmpp_stanza_child_text(set, name, NULL) : NULL;
-    if (v != NULL && (*v == '\0' || strlen(v) > HIST_ARG_MAX || !api__xml_text_valid(v, strlen(v)))) {
+    if (v != NULL &&
+        (*v == '\0' || strlen(v) > HIST_ARG_MAX || !api__xml_text_valid(v, strlen(v)))) {
         mem_free(v);
         v = NULL;
     }
@@ -571,7 +578,8 @@ static void hist_query(struct http_req *req, struct session *s, struct hist *h)
     h->s = s;
     h->req = req;
     session_touch(s);
-    int64_t id = session_mam_query(s, iq, h->qid, h->max - h->n, HIST_MAX_BYTES, 0, hist_mam_done, h);
+    int64_t id =
+        session_mam_query(s, iq, h->qid, h->max - h->n, HIST_MAX_BYTES, 0, hist_mam_done, h);
     xmpp_stanza_unref(iq);
     if (id < 0) {
         api__error_errno(req, (int)id, "xmpp send failed");

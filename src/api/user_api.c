@@ -40,12 +40,12 @@
 #define NS_VERSION  "jabber:iq:version"
 #define NS_DATA     "jabber:x:data"
 
-#define PROPS_MAX       256                 /* properties per user */
-#define PROP_KEY_MAX    256                 /* bytes */
-#define PROP_VALUE_MAX  (16 * 1024)         /* bytes */
-#define VCARD_MAX       ((size_t)64 << 10)  /* decoded vCard XML */
-#define TEXT_FIELD_MAX  1024                /* name, email */
-#define VERSION_TTL_MS  (10 * 60 * 1000)    /* the server's XEP-0092 answer */
+#define PROPS_MAX      256                /* properties per user */
+#define PROP_KEY_MAX   256                /* bytes */
+#define PROP_VALUE_MAX (16 * 1024)        /* bytes */
+#define VCARD_MAX      ((size_t)64 << 10) /* decoded vCard XML */
+#define TEXT_FIELD_MAX 1024               /* name, email */
+#define VERSION_TTL_MS (10 * 60 * 1000)   /* the server's XEP-0092 answer */
 
 /* The server's XEP-0092 software version, for U10 (public, so it cannot ask itself). */
 struct api_users {
@@ -84,10 +84,10 @@ struct uop {
     json_t *props;             /* the caller's properties: object key -> string */
     json_t *roster;            /* [{"jid","name","groups":[...]}] */
     /* inputs */
-    struct xmpp_stanza *new_vcard; /* a vCard given whole (base64) */
-    char *name, *email;            /* NULL: unchanged */
-    json_t *set_props;             /* U3: the replacement set; U12: updates to merge */
-    char *password;                /* wiped at the end */
+    struct xmpp_stanza *new_vcard;    /* a vCard given whole (base64) */
+    char *name, *email;               /* NULL: unchanged */
+    json_t *set_props;                /* U3: the replacement set; U12: updates to merge */
+    char *password;                   /* wiped at the end */
     const char *search, *pkey, *pval; /* U1 (the request's strings) */
 };
 
@@ -110,8 +110,8 @@ static void uop_free(void *data)
 
 static void uop_next(struct http_req *req, struct session *s, struct uop *u);
 
-static void uop_iq(struct http_req *req, struct session *s, struct uop *u,
-                   struct xmpp_stanza *iq, int flags, api_iq_cb *cb)
+static void uop_iq(struct http_req *req, struct session *s, struct uop *u, struct xmpp_stanza *iq,
+                   int flags, api_iq_cb *cb)
 {
     api__iq(req, s, iq, 0, flags, cb, uop_free, u);
     xmpp_stanza_unref(iq);
@@ -175,8 +175,8 @@ static struct xmpp_stanza *vcard_parse(const char *b64)
             : NULL;
     mem_free(xml);
     const char *ns = vc ? xmpp_stanza_ns(vc) : NULL;
-    if (vc != NULL && (strcmp(xmpp_stanza_name(vc), "vCard") != 0 || ns == NULL ||
-                       strcmp(ns, NS_VCARD) != 0)) {
+    if (vc != NULL &&
+        (strcmp(xmpp_stanza_name(vc), "vCard") != 0 || ns == NULL || strcmp(ns, NS_VCARD) != 0)) {
         xmpp_stanza_unref(vc);
         return NULL;
     }
@@ -241,8 +241,8 @@ static void got_vcard(struct http_req *req, struct session *s, const struct xmpp
     uop_next(req, s, u);
 }
 
-static void put_vcard_done(struct http_req *req, struct session *s,
-                           const struct xmpp_stanza *reply, void *data)
+static void put_vcard_done(struct http_req *req, struct session *s, const struct xmpp_stanza *reply,
+                           void *data)
 {
     (void)reply;
     uop_next(req, s, data);
@@ -266,8 +266,8 @@ static void props_from(struct uop *u, const struct xmpp_stanza *el)
     json_decref(u->props);
     u->props = json_object();
     size_t n = 0;
-    for (const struct xmpp_stanza *p = el ? xmpp_stanza_first_child(el) : NULL;
-         p && n < PROPS_MAX; p = xmpp_stanza_next(p)) {
+    for (const struct xmpp_stanza *p = el ? xmpp_stanza_first_child(el) : NULL; p && n < PROPS_MAX;
+         p = xmpp_stanza_next(p)) {
         const char *k = xmpp_stanza_attr(p, "name");
         if (strcmp(xmpp_stanza_name(p), "property") != 0 || k == NULL || *k == '\0' ||
             !text_ok(k, PROP_KEY_MAX) || reserved_key(k))
@@ -288,8 +288,8 @@ static struct xmpp_stanza *props_element(const json_t *props)
     json_t *v;
     json_object_foreach((json_t *)props, k, v)
     {
-        struct xmpp_stanza *p = xmpp_stanza_add_text_child(el, "property", NULL,
-                                                           json_string_value(v));
+        struct xmpp_stanza *p =
+            xmpp_stanza_add_text_child(el, "property", NULL, json_string_value(v));
         xmpp_stanza_set_attr(p, "name", k);
     }
     return el;
@@ -300,7 +300,8 @@ static void got_private(struct http_req *req, struct session *s, const struct xm
 {
     struct uop *u = data;
     const struct xmpp_stanza *q = xmpp_stanza_child(reply, "query", NS_PRIVATE);
-    props_from(u, is_error(reply) || q == NULL ? NULL : xmpp_stanza_child(q, "properties", NS_PROPS));
+    props_from(u,
+               is_error(reply) || q == NULL ? NULL : xmpp_stanza_child(q, "properties", NS_PROPS));
     uop_next(req, s, u);
 }
 
@@ -431,7 +432,8 @@ static void got_roster(struct http_req *req, struct session *s, const struct xmp
         if (name != NULL && *name && text_ok(name, TEXT_FIELD_MAX))
             json_object_set_new(o, "name", json_string(name));
         json_t *groups = json_array();
-        for (const struct xmpp_stanza *g = xmpp_stanza_first_child(it); g; g = xmpp_stanza_next(g)) {
+        for (const struct xmpp_stanza *g = xmpp_stanza_first_child(it); g;
+             g = xmpp_stanza_next(g)) {
             if (strcmp(xmpp_stanza_name(g), "group") != 0)
                 continue;
             char *t = xmpp_stanza_text(g);
@@ -475,7 +477,7 @@ static char *user_of(const struct api_deps *d, const char *jid)
     if (xmpp_jid_parse(&j, jid) < 0)
         return mem_strdup(jid);
     char *out = j.local && strcasecmp(j.domain, d->domain) == 0 ? mem_strdup(j.local)
-                                                                   : xmpp_jid_bare_of(jid);
+                                                                : xmpp_jid_bare_of(jid);
     xmpp_jid_cleanup(&j);
     return out ? out : mem_strdup(jid);
 }
@@ -487,7 +489,8 @@ static void vault_login_done(struct session_mgr *mgr, int status, struct session
     (void)mgr;
     (void)s;
     char *user = data;
-    log_info("password_vault_refresh", "user=%s status=%s", user, status ? log_errname(status) : "ok");
+    log_info("password_vault_refresh", "user=%s status=%s", user,
+             status ? log_errname(status) : "ok");
     mem_free(user);
 }
 
@@ -991,6 +994,7 @@ static void handle_config_set(struct http_req *req, const char *user, struct ses
 int api__users_register(struct api_deps *d)
 {
     d->state->users = mem_calloc(1, sizeof(*d->state->users));
+
     static const struct {
         int method;
         const char *path;
@@ -1009,6 +1013,7 @@ int api__users_register(struct api_deps *d)
         { HTTP_GET, API_PREFIX "/config/properties", handle_config_get, API_NEED_SESSION },
         { HTTP_POST, API_PREFIX "/config/properties", handle_config_set, API_NEED_SESSION },
     };
+
     int rc = http_route(d->http, HTTP_GET, API_PREFIX "/config/global", handle_global, d);
     for (size_t i = 0; rc == 0 && i < sizeof(routes) / sizeof(routes[0]); i++)
         rc = api__route_user(d, routes[i].method, routes[i].path, routes[i].h, routes[i].flags);

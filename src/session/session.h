@@ -218,8 +218,7 @@ size_t session_logout_tab(struct session *s, const char *tag);
  * (each holding <result xmlns="urn:xmpp:mam:2"><forwarded/></result>), in arrival order,
  * borrowed for the call; truncated when some were dropped for the max_items/max_bytes bound. */
 typedef void session_mam_cb(struct session *s, int status, const struct xmpp_stanza *reply,
-                            struct xmpp_stanza *const *items, size_t n, bool truncated,
-                            void *data);
+                            struct xmpp_stanza *const *items, size_t n, bool truncated, void *data);
 /* Sends a MAM query IQ to the user's own archive (iq carries <query xmlns="urn:xmpp:mam:2"
  * queryid=queryid>, queryid 1..63 bytes) and collects the result messages of that queryid
  * that come from the account itself until the IQ is answered. Those messages are taken out of

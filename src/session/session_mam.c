@@ -48,8 +48,7 @@ static void mam_unlink(struct session_mam *m)
     }
 }
 
-static void mam_answered(struct session *s, int status, const struct xmpp_stanza *reply,
-                         void *data)
+static void mam_answered(struct session *s, int status, const struct xmpp_stanza *reply, void *data)
 {
     struct session_mam *m = data;
     mam_unlink(m);
