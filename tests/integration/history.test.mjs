@@ -115,6 +115,13 @@ test('C1 paging with max/after/before (RSM)', async () => {
   assert.deepEqual(bodies(last), sent.slice(50));
   const prev = await call('GET', `/chat/messages?to=bob&max=10&before=${encodeURIComponent(last.json.first)}`, tok.alice);
   assert.deepEqual(bodies(prev), sent.slice(40, 50));
+  // more than the server's page cap (Prosody: 50), backwards: pages joined in time order
+  const back = await call('GET', '/chat/messages?to=bob&max=55&before=', tok.alice);
+  assert.deepEqual(bodies(back), sent.slice(5));
+  assert.equal(back.json.complete, false);
+  const rest5 = await call('GET', `/chat/messages?to=bob&max=55&before=${encodeURIComponent(back.json.first)}`, tok.alice);
+  assert.deepEqual(bodies(rest5), sent.slice(0, 5));
+  assert.equal(rest5.json.complete, true);
   // default page size 50
   const def = await call('GET', '/chat/messages?to=bob', tok.alice);
   assert.equal(bodies(def).length, 50);
