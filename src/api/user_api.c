@@ -864,7 +864,7 @@ static void handle_put_user(struct http_req *req, const char *user, struct sessi
         else if (strcmp(folded, user) != 0) {
             json_decref(in);
             uop_free(u);
-            api__error(req, 501, "renaming an account is not possible over XMPP");
+            api__error(req, 400, "renaming an account is not possible over XMPP");
             return;
         }
     }
