@@ -134,6 +134,11 @@ test('C1 without to: only the caller\'s own conversations, one per peer', async 
   const peers = r.json.conversation.map((c) => c.participantList.find((p) => p !== `alice@${d}`));
   assert.deepEqual(peers, [`bob@${d}`, `carol@${d}`]);
   assert.ok(!r.text.includes('bob secret'), 'another user\'s conversation leaked');
+  // the to filter: only that peer (a username or a bare JID)
+  const carol = await call('GET', '/chat/messages?to=carol&max=500', tok.alice);
+  assert.deepEqual(bodies(carol), ['I like Banana bread', 'no fruit here', 'banana split']);
+  const carolJid = await call('GET', `/chat/messages?to=carol@${d}`, tok.alice);
+  assert.deepEqual(bodies(carolJid), bodies(carol));
   const starts = r.json.conversation.map((c) => c.startDate);
   assert.deepEqual(starts, [...starts].sort((a, b) => a - b));
 });
