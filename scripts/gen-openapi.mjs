@@ -419,12 +419,13 @@ op('get', `${REST}/presence/roster`, {
 });
 op('get', `${REST}/presence/{target}`, {
   tag: PR, contract: 'P2', session: true, summary: 'Presence of one user',
-  description: 'From the session\'s presence cache; always 200, with `"show":"unknown","status":""` when offline or not visible.',
+  description: 'From the session\'s presence cache (a subscribed contact not heard from since the binding is probed, waiting up to 2 s); always 200: `presenceType` `available`, or `"show":"unknown","status":"","presenceType":"unavailable"` when offline, or `"show":"unknown","status":""` without `presenceType` when not visible (no subscription). Self: the presence set with POST /presence.',
   params: [inPath('target', 'Username (local part) or bare JID.')], ok: json(ref('PresenceEntity')), errors: [400],
 });
 op('post', `${REST}/presence`, {
   tag: PR, contract: 'P3', session: true, summary: 'Set own presence',
-  params: [inQuery('show', '`offline` sends unavailable presence (the stream stays open); `away`, `chat`, `dnd`, `xa` set `<show>`; anything else is plain available.'), inQuery('status', 'Status text.')],
+  description: 'Kept by the session and announced again after every fresh reconnection.',
+  params: [inQuery('show', '`offline` (or `unavailable`) sends unavailable presence (the stream stays open); `away`, `chat`, `dnd`, `xa` set `<show>`; missing, empty or `available` is plain available; any other value is 400 (the reference used plain available).'), inQuery('status', 'Status text, at most 1023 bytes.'), inQuery('priority', 'Gateway extension: -128..127, default 0.', int())],
   errors: [400],
 });
 
@@ -571,6 +572,7 @@ const schemas = {
   PublicKey: obj({ publicKey: str('base64url of the 65-byte uncompressed P-256 point') }, { required: ['publicKey'] }),
   PresenceEntity: obj({
     username: str(), show: str('`available`, `chat`, `away`, `xa`, `dnd`, or `unknown`'), status: str('Omitted when none.'),
+    presenceType: str('Gateway extension: `available`, or `unavailable` for an offline contact; omitted when the presence is not visible.', { enum: ['available', 'unavailable'] }),
   }, { required: ['username', 'show'] }),
   UserProperty: obj({ key: str(), value: str() }),
   UserEntity: obj({
@@ -585,6 +587,7 @@ const schemas = {
     subscriptionType: int('-1 remove, 0 none, 1 to, 2 from, 3 both', { enum: [-1, 0, 1, 2, 3] }),
     groups: arr(str()), show: str('Only in GET /presence/roster: `available`, `chat`, `away`, `xa`, `dnd`, `unavailable`.'),
     status: str('Only in GET /presence/roster; omitted when none.'),
+    presenceType: str('Gateway extension, only in GET /presence/roster: `available` or `unavailable`.', { enum: ['available', 'unavailable'] }),
   }, { required: ['jid'] }),
   RosterEntities: obj({ rosterItem: arr(ref('RosterItemEntity')) }, { required: ['rosterItem'], description: 'Runtime name `rosterItem` (the reference\'s Swagger says `roster`).' }),
   NodeEntity: obj({ id: str(), name: str(), description: str(), owners: arr(str()) }, { required: ['id'] }),

@@ -29,6 +29,8 @@ int api_register_all(struct api_deps *d)
         rc = api__bookmark_register(d);
     if (rc == 0)
         rc = api__users_register(d);
+    if (rc == 0)
+        rc = api__roster_register(d);
     return rc;
 }
 

@@ -38,6 +38,7 @@ int api__push_register(struct api_deps *d);
 int api__ticket_register(struct api_deps *d);
 int api__pubsub_register(struct api_deps *d);   /* pubsub_api.c */
 int api__bookmark_register(struct api_deps *d); /* bookmark_api.c */
+int api__roster_register(struct api_deps *d);   /* roster_api.c */
 void api__webauthn_free(struct api_deps *d);
 void api__push_free(struct api_deps *d);
 int api__users_register(struct api_deps *d);

@@ -141,8 +141,9 @@ test('schemas use the contract\'s runtime field names (§1.10)', () => {
   const props = (n) => Object.keys(s[n].properties);
   assert.deepEqual(props('ErrorResponse').sort(), ['exception', 'message', 'resource']);
   assert.ok(props('RosterEntities').includes('rosterItem'));
-  assert.deepEqual(props('RosterItemEntity').sort(), ['groups', 'jid', 'nickname', 'show', 'status', 'subscriptionType']);
-  assert.deepEqual(props('PresenceEntity').sort(), ['show', 'status', 'username']);
+  // presenceType: the gateway's additive key (contract §7, "add presenceType")
+  assert.deepEqual(props('RosterItemEntity').sort(), ['groups', 'jid', 'nickname', 'presenceType', 'show', 'status', 'subscriptionType']);
+  assert.deepEqual(props('PresenceEntity').sort(), ['presenceType', 'show', 'status', 'username']);
   assert.ok(props('MUCRoomEntities').includes('chatRooms'));
   for (const k of ['roomName', 'naturalName', 'canAnyoneDiscoverJID', 'allowPM', 'broadcastPresenceRoles', 'outcastGroups']) assert.ok(props('MUCRoomEntity').includes(k), k);
   assert.ok(props('MUCRoomMessageEntities').includes('message'));
