@@ -269,7 +269,7 @@ op('post', `${REST}/chat/message/{to}`, {
 });
 op('post', `${REST}/chat/chatstate/{state}/{to}`, {
   tag: C, contract: 'C3', session: true, summary: 'Send a chat state (XEP-0085)',
-  description: 'A bodiless `type="chat"` message with the state element. Any other `state` value sends nothing and answers 200 (reference behaviour).',
+  description: 'A bodiless `type="chat"` message with the state element and a `<no-store/>` hint. Any other `state` value answers 400 and sends nothing (the reference answered 200).',
   params: [inPath('state', 'Chat state.', str(null, { enum: ['composing', 'paused', 'active', 'inactive', 'gone'] })), inPath('to', 'Bare JID of the peer.')],
   errors: [400],
 });
@@ -434,7 +434,7 @@ op('post', `${REST}/presence`, {
 const U = 'Users';
 op('get', `${REST}/users`, {
   tag: U, contract: 'U1', session: true, summary: 'Search users',
-  description: 'XEP-0055 search when the server has a search service, otherwise the caller\'s roster contacts. Other users\' properties are never returned.',
+  description: 'The caller and their roster contacts (no XEP-0055 directory search: Prosody\'s mod_vjud cannot see vCards stored by vcard_legacy). `search` matches usernames by substring. Other users\' properties are never returned.',
   params: [inQuery('search', 'Substring of the username.'), inQuery('propertyKey', 'Property name filter (caller\'s data only).'), inQuery('propertyValue', 'Exact property value (with `propertyKey`).')],
   ok: json(ref('UserEntities')), errors: [504],
 });
