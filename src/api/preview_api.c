@@ -525,8 +525,8 @@ static void handle_preview(struct http_req *req, const char *user, struct sessio
 
 int api__preview_register(struct api_deps *d)
 {
-    int rc = api__route_user(d, HTTP_GET, API_PREFIX "/preview/{quality}/{url*}", handle_preview,
-                             0);
+    int rc =
+        api__route_user(d, HTTP_GET, API_PREFIX "/preview/{quality}/{url*}", handle_preview, 0);
     if (rc == 0)
         rc = api__route_user(d, HTTP_GET, API_PREFIX "/preview/{quality}", handle_preview, 0);
     return rc;

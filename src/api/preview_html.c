@@ -120,19 +120,19 @@ static const struct {
     const char *name;
     uint32_t cp;
 } entities[] = {
-    { "amp", '&' },       { "lt", '<' },        { "gt", '>' },        { "quot", '"' },
-    { "apos", '\'' },     { "nbsp", 0xA0 },     { "copy", 0xA9 },     { "reg", 0xAE },
-    { "hellip", 0x2026 }, { "mdash", 0x2014 },  { "ndash", 0x2013 },  { "lsquo", 0x2018 },
-    { "rsquo", 0x2019 },  { "ldquo", 0x201C },  { "rdquo", 0x201D },  { "middot", 0xB7 },
-    { "laquo", 0xAB },    { "raquo", 0xBB },    { "euro", 0x20AC },   { "trade", 0x2122 },
-    { "bull", 0x2022 },   { "deg", 0xB0 },      { "times", 0xD7 },    { "szlig", 0xDF },
-    { "agrave", 0xE0 },   { "aacute", 0xE1 },   { "acirc", 0xE2 },    { "auml", 0xE4 },
-    { "ccedil", 0xE7 },   { "egrave", 0xE8 },   { "eacute", 0xE9 },   { "ecirc", 0xEA },
-    { "euml", 0xEB },     { "iacute", 0xED },   { "icirc", 0xEE },    { "iuml", 0xEF },
-    { "ntilde", 0xF1 },   { "oacute", 0xF3 },   { "ocirc", 0xF4 },    { "ouml", 0xF6 },
-    { "uacute", 0xFA },   { "ugrave", 0xF9 },   { "ucirc", 0xFB },    { "uuml", 0xFC },
-    { "Agrave", 0xC0 },   { "Aacute", 0xC1 },   { "Auml", 0xC4 },     { "Ccedil", 0xC7 },
-    { "Egrave", 0xC8 },   { "Eacute", 0xC9 },   { "Ouml", 0xD6 },     { "Uuml", 0xDC },
+    { "amp", '&' },       { "lt", '<' },       { "gt", '>' },       { "quot", '"' },
+    { "apos", '\'' },     { "nbsp", 0xA0 },    { "copy", 0xA9 },    { "reg", 0xAE },
+    { "hellip", 0x2026 }, { "mdash", 0x2014 }, { "ndash", 0x2013 }, { "lsquo", 0x2018 },
+    { "rsquo", 0x2019 },  { "ldquo", 0x201C }, { "rdquo", 0x201D }, { "middot", 0xB7 },
+    { "laquo", 0xAB },    { "raquo", 0xBB },   { "euro", 0x20AC },  { "trade", 0x2122 },
+    { "bull", 0x2022 },   { "deg", 0xB0 },     { "times", 0xD7 },   { "szlig", 0xDF },
+    { "agrave", 0xE0 },   { "aacute", 0xE1 },  { "acirc", 0xE2 },   { "auml", 0xE4 },
+    { "ccedil", 0xE7 },   { "egrave", 0xE8 },  { "eacute", 0xE9 },  { "ecirc", 0xEA },
+    { "euml", 0xEB },     { "iacute", 0xED },  { "icirc", 0xEE },   { "iuml", 0xEF },
+    { "ntilde", 0xF1 },   { "oacute", 0xF3 },  { "ocirc", 0xF4 },   { "ouml", 0xF6 },
+    { "uacute", 0xFA },   { "ugrave", 0xF9 },  { "ucirc", 0xFB },   { "uuml", 0xFC },
+    { "Agrave", 0xC0 },   { "Aacute", 0xC1 },  { "Auml", 0xC4 },    { "Ccedil", 0xC7 },
+    { "Egrave", 0xC8 },   { "Eacute", 0xC9 },  { "Ouml", 0xD6 },    { "Uuml", 0xDC },
 };
 
 /* Decodes a character reference at s ('&' at s[0], n bytes available). Returns the bytes
@@ -199,7 +199,9 @@ static char *clean(const char *s, size_t n, size_t max)
         } else if ((used = utf8_len((const unsigned char *)s + i, n - i)) > 0) {
             cp = 0;
             for (size_t k = 0; k < used; k++) /* decode to filter; re-encode below */
-                cp = k == 0 ? (uint32_t)(c & (used == 2 ? 0x1F : used == 3 ? 0x0F : 0x07))
+                cp = k == 0 ? (uint32_t)(c & (used == 2   ? 0x1F
+                                              : used == 3 ? 0x0F
+                                                          : 0x07))
                             : (cp << 6) | ((unsigned char)s[i + k] & 0x3F);
             i += used;
         } else {
@@ -312,22 +314,19 @@ static void read_meta(struct scan *sc)
     }
     if (key == NULL || content == NULL)
         return;
+
     static const struct {
         const char *key;
         enum slot slot;
         size_t max;
     } map[] = {
-        { "og:title", S_OG_TITLE, TEXT_MAX },
-        { "twitter:title", S_TW_TITLE, TEXT_MAX },
-        { "og:description", S_OG_DESC, TEXT_MAX },
-        { "twitter:description", S_TW_DESC, TEXT_MAX },
-        { "description", S_DESC, TEXT_MAX },
-        { "og:image", S_OG_IMAGE, URL_MAX },
-        { "og:image:url", S_OG_IMAGE, URL_MAX },
-        { "og:image:secure_url", S_OG_IMAGE, URL_MAX },
-        { "twitter:image", S_TW_IMAGE, URL_MAX },
-        { "twitter:image:src", S_TW_IMAGE, URL_MAX },
+        { "og:title", S_OG_TITLE, TEXT_MAX },      { "twitter:title", S_TW_TITLE, TEXT_MAX },
+        { "og:description", S_OG_DESC, TEXT_MAX }, { "twitter:description", S_TW_DESC, TEXT_MAX },
+        { "description", S_DESC, TEXT_MAX },       { "og:image", S_OG_IMAGE, URL_MAX },
+        { "og:image:url", S_OG_IMAGE, URL_MAX },   { "og:image:secure_url", S_OG_IMAGE, URL_MAX },
+        { "twitter:image", S_TW_IMAGE, URL_MAX },  { "twitter:image:src", S_TW_IMAGE, URL_MAX },
     };
+
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (value_is(key, key_len, map[i].key)) {
             set_slot(sc, map[i].slot, content, content_len, map[i].max);
@@ -415,11 +414,17 @@ void api__html_meta(const char *html, size_t len, bool want_img, struct api_html
         sc.p = lt;
         markup(&sc);
     }
+
     static const enum slot title[] = { S_OG_TITLE, S_TW_TITLE, S_TITLE };
+
     static const enum slot desc[] = { S_OG_DESC, S_TW_DESC, S_DESC };
+
     static const enum slot image[] = { S_OG_IMAGE, S_TW_IMAGE, S_IMG };
+
     char **dst[3] = { &out->title, &out->description, &out->image };
+
     const enum slot *order[3] = { title, desc, image };
+
     for (int f = 0; f < 3; f++) {
         *dst[f] = NULL;
         for (int i = 0; i < 3 && *dst[f] == NULL; i++) {

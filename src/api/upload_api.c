@@ -142,8 +142,8 @@ static void service_found(struct http_req *req, struct session *s, const char *j
     uint64_t max = max_file_size(info);
     if (max > 0 && u->size > max) {
         char text[96];
-        snprintf(text, sizeof(text), "file too large (the upload service takes at most %" PRIu64
-                                     " bytes)", max);
+        snprintf(text, sizeof(text),
+                 "file too large (the upload service takes at most %" PRIu64 " bytes)", max);
         api__error(req, 413, text);
         upload_free(u);
         return;
@@ -212,6 +212,6 @@ static void handle_upload(struct http_req *req, const char *user, struct session
 
 int api__upload_register(struct api_deps *d)
 {
-    return api__route_user(d, HTTP_GET, API_PREFIX "/upload/{fileName}/{fileSize}",
-                           handle_upload, API_NEED_SESSION);
+    return api__route_user(d, HTTP_GET, API_PREFIX "/upload/{fileName}/{fileSize}", handle_upload,
+                           API_NEED_SESSION);
 }
