@@ -1,6 +1,7 @@
 /* meet_api.c: K8 GET /meet/{service}/{id}: an online meeting URL (contract §1.4 K8, §6).
- * When the XMPP domain advertises XEP-0483 (feature urn:xmpp:http:online-meetings:initiate:0,
- * checked with disco#info and remembered for 10 minutes) the server is asked for it; otherwise
+ * When the XMPP domain advertises XEP-0483 (feature urn:xmpp:http:online-meetings:initiate:0 and
+ * the service's urn:xmpp:http:online-meetings#<type> when it lists any; checked with disco#info
+ * and remembered for 10 minutes) the server is asked for it (<invite><url>); otherwise
  * the URL comes from the configured templates (meet.jitsi_url, meet.galene_url,
  * meet.url_template); with neither the answer is 501. */
 #include "api/api_int.h"
@@ -21,15 +22,27 @@
 #define NS_DISCO_INFO    "http://jabber.org/protocol/disco#info"
 #define NS_MEET          "urn:xmpp:http:online-meetings:0"
 #define NS_MEET_INITIATE "urn:xmpp:http:online-meetings:initiate:0"
-#define NS_OOB           "jabber:x:oob"
+#define NS_MEET_TYPE     "urn:xmpp:http:online-meetings#"
 #define MEET_TTL_MS      (10 * 60 * 1000)
 #define MEET_ID_MAX      256
 #define MEET_URL_MAX     4096
 
 struct api_meet {
-    bool offered;
+    bool initiate;       /* urn:xmpp:http:online-meetings:initiate:0 */
+    bool jitsi, galene;  /* urn:xmpp:http:online-meetings#<type> */
     uint64_t checked_ms; /* 0: never */
 };
+
+/* Whether the server initiates meetings of service: the initiate feature, and that service's
+ * feature, or no service feature at all (then every type is assumed). */
+static bool server_offers(const struct api_meet *c, const char *service)
+{
+    if (!c->initiate)
+        return false;
+    if (!c->jitsi && !c->galene)
+        return true;
+    return strcmp(service, "jitsi") == 0 ? c->jitsi : c->galene;
+}
 
 struct meet {
     struct api_deps *d;
@@ -136,6 +149,12 @@ static void meeting_answered(struct http_req *req, struct session *s,
     (void)s;
     struct meet *m = data;
     char *url = reply_meeting_url(reply);
+    if (url != NULL &&
+        strncmp(url, "web+", 4) == 0) { /* a protocol handler: web+jitsi:https://... */
+        char *colon = strchr(url, ':');
+        if (colon != NULL && strncmp(colon + 1, "http", 4) == 0)
+            memmove(url, colon + 1, strlen(colon + 1) + 1);
+    }
     size_t len = url ? strlen(url) : 0;
     if (url == NULL || len == 0 || len > MEET_URL_MAX || !api__xml_text_valid(url, len) ||
         (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0))
@@ -163,20 +182,25 @@ static void info_answered(struct http_req *req, struct session *s, const struct 
     struct api_meet *c = m->d->state->meet;
     const char *type = xmpp_stanza_attr(reply, "type");
     const struct xmpp_stanza *q = xmpp_stanza_child(reply, "query", NS_DISCO_INFO);
-    c->offered = false;
+    c->initiate = c->jitsi = c->galene = false;
     if (type != NULL && strcmp(type, "result") == 0 && q != NULL) {
         for (const struct xmpp_stanza *f = xmpp_stanza_first_child(q); f; f = xmpp_stanza_next(f)) {
             const char *var = xmpp_stanza_attr(f, "var");
-            if (strcmp(xmpp_stanza_name(f), "feature") == 0 && var &&
-                strcmp(var, NS_MEET_INITIATE) == 0)
-                c->offered = true;
+            if (strcmp(xmpp_stanza_name(f), "feature") != 0 || var == NULL)
+                continue;
+            if (strcmp(var, NS_MEET_INITIATE) == 0)
+                c->initiate = true;
+            else if (strcmp(var, NS_MEET_TYPE "jitsi") == 0)
+                c->jitsi = true;
+            else if (strcmp(var, NS_MEET_TYPE "galene") == 0)
+                c->galene = true;
         }
     }
     c->checked_ms = tick_now(m->d->tick);
     if (c->checked_ms == 0)
         c->checked_ms = 1;
-    log_info("meet_discovered", "xep0483=%d", c->offered);
-    if (c->offered)
+    log_info("meet_discovered", "xep0483=%d jitsi=%d galene=%d", c->initiate, c->jitsi, c->galene);
+    if (server_offers(c, m->service))
         ask_server(req, s, m);
     else
         answer_from_template(req, m);
@@ -207,7 +231,7 @@ static void handle_meet(struct http_req *req, const char *user, struct session *
         d->state->meet = mem_calloc(1, sizeof(*d->state->meet));
     struct api_meet *c = d->state->meet;
     if (c->checked_ms != 0 && tick_now(d->tick) - c->checked_ms < MEET_TTL_MS) {
-        if (c->offered)
+        if (server_offers(c, m->service))
             ask_server(req, s, m);
         else
             answer_from_template(req, m);
