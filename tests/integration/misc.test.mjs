@@ -13,7 +13,7 @@ import { request, bearer } from '../harness/http.mjs';
 import { openClient } from '../harness/xmpp-raw.mjs';
 
 const PASS = { alice: 'alice-misc-pw-1', bob: 'bob-misc-pw-2', carol: 'carol-misc-pw-3' };
-let prosody, gw1, gw2, pages, pageBase, carol;
+let prosody, gw1, gw2, gw3, pages, pageBase, carol;
 const hits = {};
 const tok = {};
 
@@ -123,7 +123,9 @@ before(async () => {
       SPARKGATE_MEET_URL_TEMPLATE: 'https://meet.example/{service}/room/{id}',
     },
   });
+  gw3 = await startGateway({ prosody }); // link-preview defaults: nothing private allowed
   tok.alice1 = await login(gw1, 'alice');
+  tok.alice3 = await login(gw3, 'alice');
   tok.bob1 = await login(gw1, 'bob');
   tok.bob2 = await login(gw2, 'bob');
   // carol is a plain XMPP client that never answers IQs
@@ -138,10 +140,12 @@ after(async () => {
   carol?.close();
   const res1 = gw1 ? await gw1.stop() : null;
   const res2 = gw2 ? await gw2.stop() : null;
+  const res3 = gw3 ? await gw3.stop() : null;
   pages?.close();
   if (prosody) await prosody.stop();
   if (res1) assert.equal(res1.code, 0, `gw1 exit ${JSON.stringify(res1)}\n${gw1.log().slice(-3000)}`);
   if (res2) assert.equal(res2.code, 0, `gw2 exit ${JSON.stringify(res2)}\n${gw2.log().slice(-3000)}`);
+  if (res3) assert.equal(res3.code, 0, `gw3 exit ${JSON.stringify(res3)}\n${gw3.log().slice(-3000)}`);
 });
 
 // ---- K11 POST /xmpp --------------------------------------------------------------------------
@@ -353,6 +357,20 @@ test('K10: private, loopback, link-local and metadata addresses are refused (403
   const refusal = gw1.log().split('\n').find((l) => /ev=preview_private_refused host=169\.254\.169\.254/.test(l));
   assert.ok(refusal, 'the refusal is logged with the host');
   assert.doesNotMatch(refusal, /meta-data/, 'not with the path');
+});
+
+test('K10: by default even the page server on 127.0.0.1 and localhost are refused', async () => {
+  const port = pages.address().port;
+  const before = hits['/og'] ?? 0;
+  for (const u of [`${pageBase}/og`, `http://localhost:${port}/og`, `http://[::1]:${port}/og`,
+    `http://10.0.0.1:${port}/og`, 'http://169.254.169.254/latest/meta-data/']) {
+    const r = await preview(gw3, tok.alice3, 1, u);
+    assert.equal(r.status, 403, `${u} -> ${r.status} ${r.text}`);
+    assert.match(r.json.resource, /private or local addresses/);
+  }
+  assert.equal(hits['/og'] ?? 0, before, 'the page server was never contacted');
+  // the same page is fine where preview.allow_private is on
+  assert.equal((await preview(gw2, tok.bob2, 1, `${pageBase}/og`)).status, 200);
 });
 
 test('K10: fetches are rate-limited per user (429 with Retry-After)', async () => {
