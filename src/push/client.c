@@ -348,10 +348,12 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userp)
     return h->body_read > RESPONSE_MAX ? 0 : size * n; /* a flood ends the transfer */
 }
 
-struct push_http *push__http_start(struct push_client *c, const char *url, const char *host,
-                                   const char *port, const char *address,
-                                   struct curl_slist *headers, const uint8_t *body, size_t len,
-                                   push_http_cb *cb, void *data)
+/* A transfer in c's list with an easy handle that connects host:port to address only
+ * (CURLOPT_RESOLVE) and the options every request shares; headers are consumed. NULL when
+ * libcurl refused (everything freed). */
+static struct push_http *http_new(struct push_client *c, const char *url, const char *host,
+                                  const char *port, const char *address, struct curl_slist *headers,
+                                  void *data)
 {
     if (c == NULL || c->closing) {
         curl_slist_free_all(headers);
@@ -359,7 +361,6 @@ struct push_http *push__http_start(struct push_client *c, const char *url, const
     }
     struct push_http *h = mem_calloc(1, sizeof(*h));
     h->c = c;
-    h->cb = cb;
     h->data = data;
     h->headers = headers;
     h->retry_after_ms = -1;
@@ -381,14 +382,42 @@ struct push_http *push__http_start(struct push_client *c, const char *url, const
     curl_easy_setopt(e, CURLOPT_PRIVATE, h);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_RESOLVE, h->resolve);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->allow_http ? "https,http" : "https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->error);
+    if (c->ca_file != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+    return h;
+}
+
+/* Hands h to the multi handle; NULL (h freed) when curl refuses. */
+static struct push_http *http_add(struct push_http *h)
+{
+    if (curl_multi_add_handle(h->c->multi, h->easy) != CURLM_OK) {
+        curl_easy_cleanup(h->easy);
+        h->easy = NULL;
+        http_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+struct push_http *push__http_start(struct push_client *c, const char *url, const char *host,
+                                   const char *port, const char *address,
+                                   struct curl_slist *headers, const uint8_t *body, size_t len,
+                                   push_http_cb *cb, void *data)
+{
+    struct push_http *h = http_new(c, url, host, port, address, headers, data);
+    if (h == NULL)
+        return NULL;
+    h->cb = cb;
+    CURL *e = h->easy;
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->allow_http ? "https,http" : "https");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -396,17 +425,8 @@ struct push_http *push__http_start(struct push_client *c, const char *url, const
     curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->error);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "sparkgate-push");
-    if (c->ca_file != NULL)
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
-        curl_easy_cleanup(e);
-        h->easy = NULL;
-        http_free(h);
-        return NULL;
-    }
-    return h;
+    return http_add(h);
 }
 
 void push__http_cancel(struct push_http *h)
@@ -498,51 +518,31 @@ static curl_socket_t fetch_open_socket(void *userp, curlsocktype purpose, struct
 struct push_http *push_fetch_start(struct push_client *c, const struct push_fetch_opts *o,
                                    push_fetch_cb *cb, void *data)
 {
-    if (c == NULL || c->closing || o->addr == NULL || o->addr_len > sizeof(struct sockaddr_storage))
+    if (o->addr == NULL || o->addr_len > sizeof(struct sockaddr_storage))
         return NULL;
-    char address[64];
-    if (o->addr->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)o->addr;
-        inet_ntop(AF_INET, &a->sin_addr, address, sizeof(address));
-    } else if (o->addr->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)o->addr;
-        inet_ntop(AF_INET6, &a->sin6_addr, address, sizeof(address));
-    } else {
+    char address[INET6_ADDRSTRLEN];
+    if (o->addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)o->addr)->sin_addr, address,
+                  sizeof(address));
+    else if (o->addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)o->addr)->sin6_addr, address,
+                  sizeof(address));
+    else
         return NULL;
-    }
-    struct push_http *h = mem_calloc(1, sizeof(*h));
-    h->c = c;
+    struct curl_slist *headers =
+        curl_slist_append(NULL, "Accept: text/html,application/xhtml+xml;q=0.9,*/*;q=0.1");
+    struct push_http *h = http_new(c, o->url, o->host, o->port, address, headers, data);
+    if (h == NULL)
+        return NULL;
     h->fetch_cb = cb;
-    h->data = data;
     h->max_body = o->max_body;
     memcpy(&h->pinned, o->addr, o->addr_len);
-    h->pinned_len = o->addr_len;
-    h->next = c->reqs;
-    if (c->reqs)
-        c->reqs->prev = h;
-    c->reqs = h;
-    char entry[600];
-    bool v6 = o->addr->sa_family == AF_INET6;
-    snprintf(entry, sizeof(entry), "%s:%s:%s%s%s", o->host, o->port, v6 ? "[" : "", address,
-             v6 ? "]" : "");
-    h->resolve = curl_slist_append(NULL, entry);
-    h->headers = curl_slist_append(NULL, "Accept: text/html,application/xhtml+xml;q=0.9,*/*;q=0.1");
-    h->easy = curl_easy_init();
-    if (h->easy == NULL || h->resolve == NULL || h->headers == NULL) {
-        http_free(h);
-        return NULL;
-    }
+    h->pinned_len = (socklen_t)o->addr_len;
     CURL *e = h->easy;
-    curl_easy_setopt(e, CURLOPT_PRIVATE, h);
-    curl_easy_setopt(e, CURLOPT_URL, o->url);
-    curl_easy_setopt(e, CURLOPT_RESOLVE, h->resolve);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* the caller checks every hop */
-    curl_easy_setopt(e, CURLOPT_PROXY, "");          /* never a proxy from the environment */
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* never a proxy from the environment */
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* curl decodes; max_body counts decoded */
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fetch_header_cb);
@@ -551,21 +551,11 @@ struct push_http *push_fetch_start(struct push_client *c, const struct push_fetc
     curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, fetch_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, h);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->error);
     curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent ? o->user_agent : "sparkgate-preview");
-    if (c->ca_file != NULL)
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
-        curl_easy_cleanup(e);
-        h->easy = NULL;
-        http_free(h);
-        return NULL;
-    }
-    return h;
+    return http_add(h);
 }
 
 void push_fetch_cancel(struct push_http *h)
 {
-    if (h != NULL)
-        http_free(h);
+    push__http_cancel(h);
 }
