@@ -38,6 +38,7 @@
 
 #define PREVIEW_URL_MAX 2047
 #define RATE_WINDOW_MS  60000
+#define RATE_PRUNE_AT   1024 /* users with a window before ended ones are dropped */
 #define QUALITY_MIN     -2
 #define QUALITY_MAX     10000
 
@@ -147,10 +148,23 @@ static int rate_free_cb(const char *key, void *value, void *data)
     return 0;
 }
 
+/* map_walk: drops the windows that ended (data: the current time). */
+static int rate_expired_cb(const char *key, void *value, void *data)
+{
+    (void)key;
+    struct rate *r = value;
+    if (*(const uint64_t *)data - r->window_ms < RATE_WINDOW_MS)
+        return 0;
+    mem_free(r);
+    return 1;
+}
+
 /* Charges one fetch to user. 0 when allowed, else the seconds until the window ends. */
 static unsigned rate_charge(struct api_deps *d, const char *user, uint64_t now)
 {
     struct api_preview *p = state(d);
+    if (map_count(p->rates) >= RATE_PRUNE_AT)
+        map_walk(p->rates, rate_expired_cb, &now);
     struct rate *r = map_get(p->rates, user);
     if (r == NULL) {
         r = mem_calloc(1, sizeof(*r));
