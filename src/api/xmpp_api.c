@@ -20,10 +20,10 @@
 #define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
 #define NS_UPLOAD      "urn:xmpp:http:upload:0"
 
-#define DISCO_TTL_MS      (10 * 60 * 1000)
-#define DISCO_MAX_ITEMS   64
-#define ERROR_TEXT_MAX    200
-#define ROOM_NAME_MAX     256
+#define DISCO_TTL_MS    (10 * 60 * 1000)
+#define DISCO_MAX_ITEMS 64
+#define ERROR_TEXT_MAX  200
+#define ROOM_NAME_MAX   256
 
 /* ---- IQ steps ---------------------------------------------------------------------------- */
 
@@ -101,8 +101,8 @@ int api__iq(struct http_req *req, struct session *s, struct xmpp_stanza *iq, uin
     return 0;
 }
 
-struct xmpp_stanza *api__iq_new(const char *type, const char *to, const char *name,
-                                const char *ns, struct xmpp_stanza **payload)
+struct xmpp_stanza *api__iq_new(const char *type, const char *to, const char *name, const char *ns,
+                                struct xmpp_stanza **payload)
 {
     struct xmpp_stanza *iq = xmpp_stanza_new("iq", XMPP_NS_CLIENT);
     xmpp_stanza_set_attr(iq, "type", type);
@@ -374,7 +374,8 @@ static void info_answered(struct http_req *req, struct session *s, const struct 
         }
         if (r->found[API_SVC_PUBSUB] == NULL && has_identity(q, "pubsub", "service")) {
             r->found[API_SVC_PUBSUB] = mem_strdup(from);
-            r->info[API_SVC_PUBSUB] = copy ? xmpp_stanza_ref(copy) : (copy = xmpp_stanza_copy(reply));
+            r->info[API_SVC_PUBSUB] =
+                copy ? xmpp_stanza_ref(copy) : (copy = xmpp_stanza_copy(reply));
         }
         if (r->found[API_SVC_UPLOAD] == NULL && has_feature(q, NS_UPLOAD)) {
             r->found[API_SVC_UPLOAD] = mem_strdup(from);
@@ -387,8 +388,8 @@ static void info_answered(struct http_req *req, struct session *s, const struct 
 static void disco_next(struct http_req *req, struct session *s, struct disco_run *r)
 {
     if (r->next < r->n) {
-        struct xmpp_stanza *iq = api__iq_new("get", r->items[r->next++], "query", NS_DISCO_INFO,
-                                             NULL);
+        struct xmpp_stanza *iq =
+            api__iq_new("get", r->items[r->next++], "query", NS_DISCO_INFO, NULL);
         api__iq(req, s, iq, 0, API_IQ_ERRORS, info_answered, run_free, r);
         xmpp_stanza_unref(iq);
         return;
@@ -405,8 +406,8 @@ static void disco_next(struct http_req *req, struct session *s, struct disco_run
     answer_from_cache(req, s, d, kind, cb, free_data, data);
 }
 
-static void items_answered(struct http_req *req, struct session *s,
-                           const struct xmpp_stanza *reply, void *data)
+static void items_answered(struct http_req *req, struct session *s, const struct xmpp_stanza *reply,
+                           void *data)
 {
     struct disco_run *r = data;
     const struct xmpp_stanza *q = xmpp_stanza_child(reply, "query", NS_DISCO_ITEMS);

@@ -44,8 +44,8 @@ int api__iq(struct http_req *req, struct session *s, struct xmpp_stanza *iq, uin
 
 /* Builds <iq type=type to=to id=...> with one child <name xmlns=ns/>; *payload (optional) gets
  * that child for the caller to fill. to NULL: the user's own account. */
-struct xmpp_stanza *api__iq_new(const char *type, const char *to, const char *name,
-                                const char *ns, struct xmpp_stanza **payload);
+struct xmpp_stanza *api__iq_new(const char *type, const char *to, const char *name, const char *ns,
+                                struct xmpp_stanza **payload);
 
 /* ---- stanza errors ---- */
 

@@ -39,17 +39,24 @@ static int status_of(const char *condition, char out[64])
 static void test_error_table(void **state)
 {
     (void)state;
+
     const struct {
         const char *condition;
         int status;
     } cases[] = {
-        { "bad-request", 400 },        { "item-not-found", 404 },
-        { "conflict", 409 },           { "forbidden", 403 },
-        { "not-authorized", 403 },     { "feature-not-implemented", 501 },
-        { "service-unavailable", 503 }, { "remote-server-timeout", 504 },
-        { "gone", 410 },               { "internal-server-error", 502 },
+        { "bad-request", 400 },
+        { "item-not-found", 404 },
+        { "conflict", 409 },
+        { "forbidden", 403 },
+        { "not-authorized", 403 },
+        { "feature-not-implemented", 501 },
+        { "service-unavailable", 503 },
+        { "remote-server-timeout", 504 },
+        { "gone", 410 },
+        { "internal-server-error", 502 },
         { "made-up-condition", 502 },
     };
+
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char cond[64];
         assert_int_equal(status_of(cases[i].condition, cond), cases[i].status);
@@ -67,6 +74,7 @@ static void test_jid_arg(void **state)
 {
     (void)state;
     struct api_deps d = { .domain = "example.org" };
+
     const struct {
         const char *in;
         bool need_local;
@@ -83,6 +91,7 @@ static void test_jid_arg(void **state)
         { "bob@", true, NULL },
         { "<script>", true, NULL },
     };
+
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *out = api__jid_arg(&d, cases[i].in, cases[i].need_local);
         if (cases[i].out == NULL) {
