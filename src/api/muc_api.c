@@ -857,7 +857,7 @@ static void mam_aborted(struct http_req *req, void *data)
 {
     (void)req;
     struct muc_call *c = data;
-    session_muc_mam_cancel(c->s, c->wait_id);
+    session_mam_cancel(c->s, c->wait_id);
     call_free(c);
 }
 
@@ -934,8 +934,7 @@ static void mam_send(struct http_req *req, struct session *s, struct muc_call *c
         xmpp_stanza_add_text_child(set, "before", NULL, c->before ? c->before : "");
     c->req = req;
     c->s = s;
-    int64_t id =
-        session_muc_mam_query(s, iq, qid, (size_t)c->max, MUC_MAM_MAX_BYTES, 0, mam_done, c);
+    int64_t id = session_mam_query(s, iq, qid, (size_t)c->max, MUC_MAM_MAX_BYTES, 0, mam_done, c);
     xmpp_stanza_unref(iq);
     if (id < 0) {
         api__error_errno(req, (int)id, "xmpp send failed");

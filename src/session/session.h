@@ -219,12 +219,13 @@ size_t session_logout_tab(struct session *s, const char *tag);
  * borrowed for the call; truncated when some were dropped for the max_items/max_bytes bound. */
 typedef void session_mam_cb(struct session *s, int status, const struct xmpp_stanza *reply,
                             struct xmpp_stanza *const *items, size_t n, bool truncated, void *data);
-/* Sends a MAM query IQ to the user's own archive (iq carries <query xmlns="urn:xmpp:mam:2"
- * queryid=queryid>, queryid 1..63 bytes) and collects the result messages of that queryid
- * that come from the account itself until the IQ is answered. Those messages are taken out of
- * the inbound flow: they become no event. Keeps at most max_items messages and max_bytes of
- * their serialised size. Returns a waiter id (session_mam_cancel) or a negative errno (cb
- * never runs then). cb runs once (also with -ETIMEDOUT, -ECANCELED, -ECONNRESET and n = 0). */
+/* Sends a MAM query IQ to the user's own archive, or to the archive of the iq's 'to' (a MUC
+ * room, XEP-0313 §6) when set (iq carries <query xmlns="urn:xmpp:mam:2" queryid=queryid>,
+ * queryid 1..63 bytes) and collects the result messages of that queryid that come from that
+ * archive's bare JID (the account itself for its own) until the IQ is answered. Those messages are
+ * taken out of the inbound flow: they become no event. Keeps at most max_items messages and
+ * max_bytes of their serialised size. Returns a waiter id (session_mam_cancel) or a negative errno
+ * (cb never runs then). cb runs once (also with -ETIMEDOUT, -ECANCELED, -ECONNRESET and n = 0). */
 int64_t session_mam_query(struct session *s, struct xmpp_stanza *iq, const char *queryid,
                           size_t max_items, size_t max_bytes, uint64_t timeout_ms,
                           session_mam_cb *cb, void *data);
@@ -367,23 +368,5 @@ typedef void session_muc_msg_cb(const char *room, const struct session_muc_msg *
 /* Calls cb for each, oldest first. Returns their number, or -ENOENT when not joined. */
 int session_muc_history(const struct session *s, const char *room, session_muc_msg_cb *cb,
                         void *data);
-
-/* The answer to session_muc_mam_query: status and reply as session_iq_cb (reply is the IQ
- * result or error carrying <fin/>); items are the <message> stanzas the room's archive sent for
- * the query (each holding <result xmlns="urn:xmpp:mam:2"><forwarded/></result>), in arrival
- * order, borrowed for the call; truncated when some were dropped for the bounds. */
-typedef void session_muc_mam_cb(struct session *s, int status, const struct xmpp_stanza *reply,
-                                struct xmpp_stanza *const *items, size_t n, bool truncated,
-                                void *data);
-/* Sends a MAM query IQ to a room (iq's 'to' is the room JID; it carries <query
- * xmlns="urn:xmpp:mam:2" queryid=queryid>, queryid 1..63 bytes) and collects the result
- * messages of that queryid sent by the room's bare JID until the IQ is answered; they become no
- * event. At most max_items messages and max_bytes of their serialised size are kept. Returns a
- * waiter id (session_muc_mam_cancel) or a negative errno (cb never runs then); cb runs once. */
-int64_t session_muc_mam_query(struct session *s, struct xmpp_stanza *iq, const char *queryid,
-                              size_t max_items, size_t max_bytes, uint64_t timeout_ms,
-                              session_muc_mam_cb *cb, void *data);
-/* The callback will not run; what was collected is dropped. Unknown ids are ignored. */
-void session_muc_mam_cancel(struct session *s, int64_t id);
 
 #endif

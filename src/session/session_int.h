@@ -101,8 +101,7 @@ struct session {
     /* roster and presence cache (session_roster.c), allocated on first use */
     struct session_roster *roster;
 
-    struct session_muc *muc;          /* joined rooms (session_muc.c), NULL until the first join */
-    struct session_muc_mam *muc_mams; /* room archive queries waiting for their results */
+    struct session_muc *muc; /* joined rooms (session_muc.c), NULL until the first join */
 };
 
 struct session_login {
@@ -236,9 +235,7 @@ void session__muc_presence(struct session *s, const struct xmpp_stanza *st);
 void session__muc_rejoin(struct session *s);
 /* Fails pending joins with -ECANCELED and forgets every room (the session ends). */
 void session__muc_free(struct session *s);
-/* An inbound message: a groupchat message of a tracked room goes into its history; a result
- * message of a running session_muc_mam_query (from its room, matching queryid) is collected
- * (or dropped for the bound): true then, and it must go no further. */
-bool session__muc_message(struct session *s, struct xmpp_stanza *st);
+/* An inbound message: a groupchat message of a tracked room goes into its history. */
+void session__muc_message(struct session *s, const struct xmpp_stanza *st);
 
 #endif

@@ -312,8 +312,7 @@ void session__on_stanza(struct session *s, struct xmpp_stanza *st)
 {
     if (session__mam_collect(s, st)) /* an archive query's result: no event */
         return;
-    if (session__muc_message(s, st)) /* a room archive query's result: no event */
-        return;
+    session__muc_message(s, st);     /* group chat history (session_muc.c) */
     if (session__duplicate(s, st)) { /* e.g. resent by its sender after a lost ack */
         log_debug("duplicate", "jid=%s id=%s", s->bare, xmpp_stanza_attr(st, "id"));
         return;

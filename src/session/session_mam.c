@@ -21,6 +21,7 @@ struct session_mam {
     struct session *s;
     int64_t iq_id;
     char queryid[MAM_QUERYID_MAX];
+    char *archive; /* the queried archive's bare JID (a room), NULL for the user's own */
     struct xmpp_stanza **items;
     size_t n, cap, bytes;
     size_t max_items, max_bytes;
@@ -34,6 +35,7 @@ static void mam_free(struct session_mam *m)
     for (size_t i = 0; i < m->n; i++)
         xmpp_stanza_unref(m->items[i]);
     mem_free(m->items);
+    mem_free(m->archive);
     mem_free(m);
 }
 
@@ -66,12 +68,16 @@ int64_t session_mam_query(struct session *s, struct xmpp_stanza *iq, const char 
     struct session_mam *m = mem_calloc(1, sizeof(*m));
     m->s = s;
     memcpy(m->queryid, queryid, qlen + 1);
+    const char *to = xmpp_stanza_attr(iq, "to");
+    if (to != NULL && !xmpp_jid_bare_equal(to, s->bare))
+        m->archive = xmpp_jid_bare_of(to);
     m->max_items = max_items;
     m->max_bytes = max_bytes;
     m->cb = cb;
     m->data = data;
     int64_t id = session_send_iq(s, iq, timeout_ms, mam_answered, m);
     if (id < 0) {
+        mem_free(m->archive);
         mem_free(m);
         return id;
     }
@@ -102,13 +108,15 @@ bool session__mam_collect(struct session *s, struct xmpp_stanza *st)
     const char *qid = res ? xmpp_stanza_attr(res, "queryid") : NULL;
     if (qid == NULL)
         return false;
-    /* only the account's own archive answers (no 'from', or exactly the bare JID): anyone
-     * else could otherwise inject archived messages */
+    /* only the queried archive answers: the account's own (no 'from', or exactly the bare
+     * JID) or the room's bare JID; anyone else could otherwise inject archived messages */
     const char *from = xmpp_stanza_attr(st, "from");
-    if (from != NULL && (strchr(from, '/') != NULL || !xmpp_jid_bare_equal(from, s->bare)))
+    if (from != NULL && strchr(from, '/') != NULL)
         return false;
     struct session_mam *m = s->mams;
-    while (m != NULL && strcmp(m->queryid, qid) != 0)
+    while (m != NULL && (strcmp(m->queryid, qid) != 0 ||
+                         (m->archive ? from == NULL || !xmpp_jid_bare_equal(from, m->archive)
+                                     : from != NULL && !xmpp_jid_bare_equal(from, s->bare))))
         m = m->next;
     if (m == NULL)
         return false; /* a late result of a query given up: the usual path (no chat event) */

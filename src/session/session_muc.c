@@ -581,95 +581,7 @@ void session__muc_free(struct session *s)
     s->muc = NULL;
 }
 
-/* ---- room archive queries (XEP-0313 on the room JID) ---------------------------------------- */
-
-#define NS_MAM          "urn:xmpp:mam:2"
-#define MAM_QUERYID_MAX 64
-
-struct session_muc_mam {
-    struct session_muc_mam *next;
-    struct session *s;
-    int64_t iq_id;
-    char queryid[MAM_QUERYID_MAX];
-    char *room; /* the archive's address: results from anyone else are not taken */
-    struct xmpp_stanza **items;
-    size_t n, cap, bytes;
-    size_t max_items, max_bytes;
-    bool truncated;
-    session_muc_mam_cb *cb;
-    void *data;
-};
-
-static void mam_free(struct session_muc_mam *m)
-{
-    for (size_t i = 0; i < m->n; i++)
-        xmpp_stanza_unref(m->items[i]);
-    mem_free(m->items);
-    mem_free(m->room);
-    mem_free(m);
-}
-
-static void mam_unlink(struct session_muc_mam *m)
-{
-    for (struct session_muc_mam **pp = &m->s->muc_mams; *pp; pp = &(*pp)->next) {
-        if (*pp == m) {
-            *pp = m->next;
-            return;
-        }
-    }
-}
-
-static void mam_answered(struct session *s, int status, const struct xmpp_stanza *reply, void *data)
-{
-    struct session_muc_mam *m = data;
-    mam_unlink(m);
-    m->cb(s, status, reply, m->items, m->n, m->truncated, m->data);
-    mam_free(m);
-}
-
-int64_t session_muc_mam_query(struct session *s, struct xmpp_stanza *iq, const char *queryid,
-                              size_t max_items, size_t max_bytes, uint64_t timeout_ms,
-                              session_muc_mam_cb *cb, void *data)
-{
-    size_t qlen = queryid ? strlen(queryid) : 0;
-    const char *to = xmpp_stanza_attr(iq, "to");
-    char *room = to ? xmpp_jid_bare_of(to) : NULL;
-    if (qlen == 0 || qlen >= MAM_QUERYID_MAX || room == NULL) {
-        mem_free(room);
-        return -EINVAL;
-    }
-    struct session_muc_mam *m = mem_calloc(1, sizeof(*m));
-    m->s = s;
-    memcpy(m->queryid, queryid, qlen + 1);
-    m->room = room;
-    m->max_items = max_items;
-    m->max_bytes = max_bytes;
-    m->cb = cb;
-    m->data = data;
-    int64_t id = session_send_iq(s, iq, timeout_ms, mam_answered, m);
-    if (id < 0) {
-        mem_free(m->room);
-        mem_free(m);
-        return id;
-    }
-    m->iq_id = id;
-    m->next = s->muc_mams;
-    s->muc_mams = m;
-    return id;
-}
-
-void session_muc_mam_cancel(struct session *s, int64_t id)
-{
-    for (struct session_muc_mam **pp = &s->muc_mams; *pp; pp = &(*pp)->next) {
-        struct session_muc_mam *m = *pp;
-        if (m->iq_id == id) {
-            *pp = m->next;
-            session_iq_cancel(s, id);
-            mam_free(m);
-            return;
-        }
-    }
-}
+/* ---- discussion history -------------------------------------------------------------------- */
 
 #define NS_DELAY       "urn:xmpp:delay"
 #define HIST_BYTES_MAX ((size_t)256 << 10) /* message text kept per room */
@@ -747,38 +659,8 @@ int session_muc_history(const struct session *s, const char *room, session_muc_m
     return (int)r->hist_n;
 }
 
-bool session__muc_message(struct session *s, struct xmpp_stanza *st)
+void session__muc_message(struct session *s, const struct xmpp_stanza *st)
 {
-    if (strcmp(xmpp_stanza_name(st), "message") != 0)
-        return false;
-    if (s->muc != NULL && xmpp_stanza_child(st, "result", NS_MAM) == NULL)
+    if (s->muc != NULL && strcmp(xmpp_stanza_name(st), "message") == 0)
         hist_record(s, st);
-    if (s->muc_mams == NULL)
-        return false;
-    const struct xmpp_stanza *res = xmpp_stanza_child(st, "result", NS_MAM);
-    const char *qid = res ? xmpp_stanza_attr(res, "queryid") : NULL;
-    const char *from = xmpp_stanza_attr(st, "from");
-    if (qid == NULL || from == NULL || strchr(from, '/') != NULL)
-        return false;
-    struct session_muc_mam *m = s->muc_mams;
-    while (m != NULL && (strcmp(m->queryid, qid) != 0 || !xmpp_jid_bare_equal(from, m->room)))
-        m = m->next;
-    if (m == NULL)
-        return false;
-    char *xml = xmpp_stanza_to_string(st);
-    size_t len = xml ? strlen(xml) : 0;
-    mem_free(xml);
-    if (m->n >= m->max_items || len > m->max_bytes - m->bytes) {
-        if (!m->truncated)
-            log_debug("muc_mam_truncated", "jid=%s n=%zu bytes=%zu", s->bare, m->n, m->bytes);
-        m->truncated = true;
-        return true;
-    }
-    if (m->n == m->cap) {
-        m->cap = m->cap ? m->cap * 2 : 16;
-        m->items = mem_realloc(m->items, m->cap * sizeof(*m->items));
-    }
-    m->items[m->n++] = xmpp_stanza_ref(st);
-    m->bytes += len;
-    return true;
 }

@@ -242,7 +242,7 @@ static void joins_tracks_occupants_refuses_times_out_and_leaves(void **state)
     xmpp_stanza_set_attr(iq, "to", ROOM);
     struct xmpp_stanza *q = xmpp_stanza_add_child(iq, "query", "urn:xmpp:mam:2");
     xmpp_stanza_set_attr(q, "queryid", "q1");
-    assert_true(session_muc_mam_query(c.s, iq, "q1", 10, 1 << 20, 0, on_mam, &c) > 0);
+    assert_true(session_mam_query(c.s, iq, "q1", 10, 1 << 20, 0, on_mam, &c) > 0);
     xmpp_stanza_unref(iq);
     pump(&c.mams, 1, 3000);
     assert_int_equal(c.mam_status, 0);
