@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "api/api.h"
 #include "auth/auth.h"
@@ -14,6 +15,7 @@
 #define API_PASS_MAX 1024
 
 struct session;
+struct xmpp_stanza;
 struct map;
 
 struct api_tickets;
@@ -54,6 +56,21 @@ void api__preview_free(struct api_deps *d);
 void api__push_free(struct api_deps *d);
 int api__users_register(struct api_deps *d);
 void api__users_free(struct api_deps *d);
+
+/* Archive helpers shared by the history calls (chat_api.c; C1, G1, G6). */
+/* XEP-0082 dateTime ("2024-05-01T10:00:00Z", optional seconds and fraction, Z or +hh:mm) to
+ * epoch ms. */
+bool api__parse_iso(const char *v, int64_t *ms);
+/* The contract's date argument: ISO-8601 when it contains 'T', else MM/dd/yy local time. */
+bool api__parse_date_arg(const char *v, int64_t *ms);
+/* Epoch ms as "2024-05-01T10:00:00.000Z". */
+void api__format_iso(int64_t ms, char out[40]);
+/* Appends <field var [type]><value>value</value></field> to a data form. */
+void api__form_field(struct xmpp_stanza *x, const char *var, const char *value, const char *type);
+/* {"node","domain","resource"} of a JID, JSON null when it is not one. */
+json_t *api__jid_object(const char *s);
+/* ASCII case-insensitive: every whitespace-separated term of kw occurs in body. */
+bool api__keywords_match(const char *body, const char *kw);
 
 /* The contract's ServiceException body: message "Exception", resource = the human text,
  * exception derived from the status (IllegalArgumentException for 400, ...). */

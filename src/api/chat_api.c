@@ -197,7 +197,7 @@ static void hist_free(void *data)
 
 /* Parses "2024-05-01T10:00:00Z" (XEP-0082 dateTime: optional fraction, Z or +hh:mm offset,
  * no zone = UTC) into epoch milliseconds. */
-static bool parse_iso(const char *v, int64_t *ms)
+bool api__parse_iso(const char *v, int64_t *ms)
 {
     int y, mo, d, h, mi, n = 0;
     if (sscanf(v, "%4d-%2d-%2dT%2d:%2d%n", &y, &mo, &d, &h, &mi, &n) != 5 || n != 16)
@@ -252,10 +252,10 @@ static bool parse_iso(const char *v, int64_t *ms)
 
 /* The contract's date argument: ISO-8601 when it contains 'T', else MM/dd/yy in the gateway's
  * local time (a 4-digit year is taken as it is). */
-static bool parse_date_arg(const char *v, int64_t *ms)
+bool api__parse_date_arg(const char *v, int64_t *ms)
 {
     if (strchr(v, 'T') != NULL)
-        return parse_iso(v, ms);
+        return api__parse_iso(v, ms);
     int mo, d, y, n = 0;
     if (sscanf(v, "%2d/%2d/%4d%n", &mo, &d, &y, &n) != 3 || v[n] != '\0' || mo < 1 || mo > 12 ||
         d < 1 || d > 31 || y < 0)
@@ -270,7 +270,7 @@ static bool parse_date_arg(const char *v, int64_t *ms)
     return true;
 }
 
-static void format_iso(int64_t ms, char out[40])
+void api__format_iso(int64_t ms, char out[40])
 {
     if (ms < 0)
         ms = 0;
@@ -282,7 +282,7 @@ static void format_iso(int64_t ms, char out[40])
     snprintf(out, 40, "%s.%03dZ", day, (int)(ms % 1000));
 }
 
-static void add_field(struct xmpp_stanza *x, const char *var, const char *value, const char *type)
+void api__form_field(struct xmpp_stanza *x, const char *var, const char *value, const char *type)
 {
     struct xmpp_stanza *f = xmpp_stanza_add_child(x, "field", NULL);
     xmpp_stanza_set_attr(f, "var", var);
@@ -292,7 +292,7 @@ static void add_field(struct xmpp_stanza *x, const char *var, const char *value,
 }
 
 /* {"node","domain","resource"} of a JID (org.xmpp.packet.JID as Jackson writes it). */
-static json_t *jid_object(const char *s)
+json_t *api__jid_object(const char *s)
 {
     struct xmpp_jid j;
     if (s == NULL || xmpp_jid_parse(&j, s) < 0)
@@ -308,7 +308,7 @@ static json_t *jid_object(const char *s)
 }
 
 /* ASCII case-insensitive: every whitespace-separated term of kw occurs in body. */
-static bool keywords_match(const char *body, const char *kw)
+bool api__keywords_match(const char *body, const char *kw)
 {
     const char *p = kw;
     while (*p) {
@@ -363,7 +363,7 @@ static json_t *conv_json(const struct conv *c, const char *own, const char *doma
         if (i == 1 && strcmp(pair[0], pair[1]) == 0)
             break; /* notes to self */
         json_array_append_new(list, json_string(pair[i]));
-        json_array_append_new(objs, jid_object(pair[i]));
+        json_array_append_new(objs, api__jid_object(pair[i]));
     }
     json_object_set_new(o, "participantList", list);
     json_object_set_new(o, "participants", objs);
@@ -389,13 +389,14 @@ static void hist_reply(struct http_req *req, struct session *s, struct hist *h, 
         const struct xmpp_stanza *delay = fwd ? xmpp_stanza_child(fwd, "delay", NS_DELAY) : NULL;
         const char *stamp = delay ? xmpp_stanza_attr(delay, "stamp") : NULL;
         int64_t t;
-        if (msg == NULL || stamp == NULL || !parse_iso(stamp, &t))
+        if (msg == NULL || stamp == NULL || !api__parse_iso(stamp, &t))
             continue;
         const char *mtype = xmpp_stanza_attr(msg, "type");
         if (mtype != NULL && (strcmp(mtype, "groupchat") == 0 || strcmp(mtype, "error") == 0))
             continue;
         char *body = xmpp_stanza_child_text(msg, "body", NULL);
-        if (body == NULL || (h->keywords && !h->fulltext && !keywords_match(body, h->keywords))) {
+        if (body == NULL ||
+            (h->keywords && !h->fulltext && !api__keywords_match(body, h->keywords))) {
             mem_free(body);
             continue;
         }
@@ -430,9 +431,9 @@ static void hist_reply(struct http_req *req, struct session *s, struct hist *h, 
         json_t *m = json_object();
         json_object_set_new(m, "conversationID", json_integer(c->id));
         json_object_set_new(m, "from", json_string(fromv));
-        json_object_set_new(m, "fromJID", jid_object(fromv));
+        json_object_set_new(m, "fromJID", api__jid_object(fromv));
         json_object_set_new(m, "to", json_string(tov));
-        json_object_set_new(m, "toJID", jid_object(tov));
+        json_object_set_new(m, "toJID", api__jid_object(tov));
         json_object_set_new(m, "sentDate", json_integer(t));
         json_t *jb = json_string(body);
         json_object_set_new(m, "body", jb ? jb : json_string(""));
@@ -558,15 +559,15 @@ static void hist_query(struct http_req *req, struct session *s, struct hist *h)
     xmpp_stanza_set_attr(q, "queryid", h->qid);
     struct xmpp_stanza *x = xmpp_stanza_add_child(q, "x", NS_DATA);
     xmpp_stanza_set_attr(x, "type", "submit");
-    add_field(x, "FORM_TYPE", NS_MAM, "hidden");
+    api__form_field(x, "FORM_TYPE", NS_MAM, "hidden");
     if (h->with)
-        add_field(x, "with", h->with, NULL);
+        api__form_field(x, "with", h->with, NULL);
     if (h->start[0])
-        add_field(x, "start", h->start, NULL);
+        api__form_field(x, "start", h->start, NULL);
     if (h->end[0])
-        add_field(x, "end", h->end, NULL);
+        api__form_field(x, "end", h->end, NULL);
     if (h->keywords && h->fulltext)
-        add_field(x, "{" NS_FULLTEXT "}fulltext", h->keywords, NULL);
+        api__form_field(x, "{" NS_FULLTEXT "}fulltext", h->keywords, NULL);
     struct xmpp_stanza *set = xmpp_stanza_add_child(q, "set", NS_RSM);
     char max[16];
     snprintf(max, sizeof(max), "%u", h->max - (unsigned)h->n);
@@ -679,10 +680,10 @@ static void handle_history(struct http_req *req, const char *user, struct sessio
     h->after = after ? mem_strdup(after) : NULL;
     h->backward = before != NULL;
     int64_t ms;
-    if (start != NULL && parse_date_arg(start, &ms)) /* unparseable dates: no bound */
-        format_iso(ms - 5 * 60 * 1000, h->start);
-    if (end != NULL && parse_date_arg(end, &ms))
-        format_iso(ms + DAY_MS - 1, h->end);
+    if (start != NULL && api__parse_date_arg(start, &ms)) /* unparseable dates: no bound */
+        api__format_iso(ms - 5 * 60 * 1000, h->start);
+    if (end != NULL && api__parse_date_arg(end, &ms))
+        api__format_iso(ms + DAY_MS - 1, h->end);
     if (h->keywords == NULL) {
         hist_query(req, s, h);
         return;

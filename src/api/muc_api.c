@@ -167,81 +167,13 @@ static bool text_ok(const char *v, size_t len, size_t max)
 /* ---- dates -------------------------------------------------------------------------------------
  */
 
-/* XEP-0082 date-time -> epoch ms. */
-static bool parse_stamp(const char *v, int64_t *ms)
-{
-    int y, mo, d, h, mi, sec, n = 0;
-    if (v == NULL || sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-        n != 19)
-        return false;
-    const char *p = v + n;
-    int64_t frac = 0;
-    if (*p == '.') {
-        int digits = 0;
-        for (p++; isdigit((unsigned char)*p); p++, digits++) {
-            if (digits < 3)
-                frac = frac * 10 + (*p - '0');
-        }
-        if (digits == 0)
-            return false;
-        for (; digits < 3; digits++)
-            frac *= 10;
-    }
-    int off = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int oh, om, k = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5)
-            return false;
-        off = (oh * 60 + om) * (*p == '-' ? -1 : 1);
-        p += 6;
-    }
-    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-        return false;
-    struct tm tm = { .tm_year = y - 1900,
-                     .tm_mon = mo - 1,
-                     .tm_mday = d,
-                     .tm_hour = h,
-                     .tm_min = mi,
-                     .tm_sec = sec };
-    time_t t = timegm(&tm);
-    *ms = ((int64_t)t - (int64_t)off * 60) * 1000 + frac;
-    return true;
-}
-
-static void format_stamp(int64_t ms, char out[32])
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
-}
-
 /* A date of C1/G1: with 'T' an ISO-8601 instant, else MM/dd/yy in local time. start is moved 5
  * minutes earlier, end to the end of that day (+1 day - 1 ms). Unparseable: no bound (-1). */
 static int64_t query_date(const char *v, bool end)
 {
-    if (v == NULL || v[0] == '\0' || strlen(v) > 64)
-        return -1;
     int64_t ms;
-    if (strchr(v, 'T') != NULL) {
-        if (!parse_stamp(v, &ms))
-            return -1;
-    } else {
-        int mo, d, y, n = 0;
-        if (sscanf(v, "%2d/%2d/%4d%n", &mo, &d, &y, &n) != 3 || v[n] != '\0' || mo < 1 || mo > 12 ||
-            d < 1 || d > 31)
-            return -1;
-        if (y < 100)
-            y += y < 70 ? 2000 : 1900;
-        struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_isdst = -1 };
-        time_t t = mktime(&tm);
-        if (t == (time_t)-1)
-            return -1;
-        ms = (int64_t)t * 1000;
-    }
+    if (v == NULL || v[0] == '\0' || strlen(v) > 64 || !api__parse_date_arg(v, &ms))
+        return -1;
     if (end)
         ms += 24 * 3600 * 1000 - 1;
     else
@@ -592,13 +524,6 @@ static void arch_clear(struct arch_msg *m)
     mem_free(m->real);
 }
 
-static void add_field(struct xmpp_stanza *form, const char *var, const char *value)
-{
-    struct xmpp_stanza *f = xmpp_stanza_add_child(form, "field", NULL);
-    xmpp_stanza_set_attr(f, "var", var);
-    xmpp_stanza_add_text_child(f, "value", NULL, value);
-}
-
 /* One forwarded message of a MAM result with a body and a stamp (arch_clear), or false. */
 static bool arch_parse(const struct xmpp_stanza *item, struct arch_msg *m)
 {
@@ -610,7 +535,8 @@ static bool arch_parse(const struct xmpp_stanza *item, struct arch_msg *m)
     if (msg == NULL || body == NULL)
         return false;
     memset(m, 0, sizeof(*m));
-    if (delay == NULL || !parse_stamp(xmpp_stanza_attr(delay, "stamp"), &m->ms))
+    const char *stamp = delay ? xmpp_stanza_attr(delay, "stamp") : NULL;
+    if (stamp == NULL || !api__parse_iso(stamp, &m->ms))
         return false;
     m->from = xmpp_stanza_attr(msg, "from");
     m->to = xmpp_stanza_attr(msg, "to");
@@ -628,24 +554,6 @@ static bool arch_parse(const struct xmpp_stanza *item, struct arch_msg *m)
     return true;
 }
 
-static json_t *jid_object(const char *jid)
-{
-    struct xmpp_jid j;
-    if (jid == NULL || xmpp_jid_parse(&j, jid) < 0)
-        return NULL;
-    json_t *o = json_object();
-    if (j.local)
-        json_object_set_new(o, "node", json_string(j.local));
-    json_object_set_new(o, "domain", json_string(j.domain));
-    if (j.resource) {
-        json_t *r = jstr(j.resource);
-        if (r)
-            json_object_set_new(o, "resource", r);
-    }
-    xmpp_jid_cleanup(&j);
-    return o;
-}
-
 static void conv_participant(json_t *conv, const char *who)
 {
     json_t *list = json_object_get(conv, "participantList");
@@ -656,8 +564,8 @@ static void conv_participant(json_t *conv, const char *who)
         if (strcmp(json_string_value(v), who) == 0)
             return;
     }
-    json_t *jo = jid_object(who);
-    if (jo == NULL)
+    json_t *jo = api__jid_object(who);
+    if (json_is_null(jo))
         return;
     json_array_append_new(list, json_string(who));
     json_array_append_new(json_object_get(conv, "conversationParticipants"), json_string(who));
@@ -673,7 +581,7 @@ static json_t *conv_new(const struct muc_call *c, json_int_t id, int64_t ms)
     json_object_set_new(conv, "lastActivity", json_integer(ms));
     json_object_set_new(conv, "messageCount", json_integer(0));
     json_object_set_new(conv, "chatRoom", json_string(c->room_jid));
-    json_object_set_new(conv, "room", jid_object(c->room_jid));
+    json_object_set_new(conv, "room", api__jid_object(c->room_jid));
     json_object_set_new(conv, "participantList", json_array());
     json_object_set_new(conv, "participants", json_array());
     json_object_set_new(conv, "conversationParticipants", json_array());
@@ -716,8 +624,8 @@ static void reply_history(struct muc_call *c, const struct xmpp_stanza *reply,
         json_object_set_new(e, "from", jf);
         json_object_set_new(e, "type", json_string("groupchat"));
         json_object_set_new(e, "body", jb);
-        char stamp[32];
-        format_stamp(m.ms, stamp);
+        char stamp[40];
+        api__format_iso(m.ms, stamp);
         json_object_set_new(e, "delay_stamp", json_string(stamp));
         json_object_set_new(e, "delay_from", json_string(c->room_jid));
         json_array_append_new(list, e);
@@ -739,7 +647,7 @@ static void add_conversations(struct muc_call *c, json_t *convs, struct xmpp_sta
         if (!arch_parse(items[i], &m))
             continue;
         /* without server-side full text search, keywords filter the page here */
-        if (c->keywords != NULL && !c->fulltext && !contains_ci(m.body, c->keywords)) {
+        if (c->keywords != NULL && !c->fulltext && !api__keywords_match(m.body, c->keywords)) {
             arch_clear(&m);
             continue;
         }
@@ -753,11 +661,13 @@ static void add_conversations(struct muc_call *c, json_t *convs, struct xmpp_sta
         json_t *e = json_object();
         json_object_set(e, "conversationID", id);
         json_object_set_new(e, "from", json_string(m.from));
-        json_t *fj = jid_object(m.from);
-        if (fj)
+        json_t *fj = api__jid_object(m.from);
+        if (json_is_null(fj))
+            json_decref(fj);
+        else
             json_object_set_new(e, "fromJID", fj);
         json_object_set_new(e, "to", json_string(c->room_jid));
-        json_object_set_new(e, "toJID", jid_object(c->room_jid));
+        json_object_set_new(e, "toJID", api__jid_object(c->room_jid));
         json_object_set_new(e, "sentDate", json_integer(m.ms));
         json_object_set_new(e, "body", json_string(m.body));
         json_object_set_new(e, "roomEvent", json_false());
@@ -783,7 +693,7 @@ static void hist_json(const char *room, const struct session_muc_msg *m, void *d
     struct hist_ctx *x = data;
     int64_t ms;
     json_t *jf = jstr(m->from), *jb = jstr(m->body);
-    if (jf == NULL || jb == NULL || !parse_stamp(m->stamp, &ms)) {
+    if (jf == NULL || jb == NULL || !api__parse_iso(m->stamp, &ms)) {
         json_decref(jf);
         json_decref(jb);
         return;
@@ -793,8 +703,8 @@ static void hist_json(const char *room, const struct session_muc_msg *m, void *d
     json_object_set_new(e, "from", jf);
     json_object_set_new(e, "type", json_string("groupchat"));
     json_object_set_new(e, "body", jb);
-    char stamp[32];
-    format_stamp(ms, stamp);
+    char stamp[40];
+    api__format_iso(ms, stamp);
     json_object_set_new(e, "delay_stamp", json_string(stamp));
     json_object_set_new(e, "delay_from", json_string(room));
     json_array_append_new(x->list, e);
@@ -908,21 +818,18 @@ static void mam_send(struct http_req *req, struct session *s, struct muc_call *c
     if (c->start_ms >= 0 || c->end_ms >= 0 || (c->keywords && c->fulltext)) {
         struct xmpp_stanza *form = xmpp_stanza_add_child(q, "x", NS_DATA);
         xmpp_stanza_set_attr(form, "type", "submit");
-        struct xmpp_stanza *ft = xmpp_stanza_add_child(form, "field", NULL);
-        xmpp_stanza_set_attr(ft, "var", "FORM_TYPE");
-        xmpp_stanza_set_attr(ft, "type", "hidden");
-        xmpp_stanza_add_text_child(ft, "value", NULL, NS_MAM);
-        char stamp[32];
+        api__form_field(form, "FORM_TYPE", NS_MAM, "hidden");
+        char stamp[40];
         if (c->start_ms >= 0) {
-            format_stamp(c->start_ms, stamp);
-            add_field(form, "start", stamp);
+            api__format_iso(c->start_ms, stamp);
+            api__form_field(form, "start", stamp, NULL);
         }
         if (c->end_ms >= 0) {
-            format_stamp(c->end_ms, stamp);
-            add_field(form, "end", stamp);
+            api__format_iso(c->end_ms, stamp);
+            api__form_field(form, "end", stamp, NULL);
         }
         if (c->keywords && c->fulltext)
-            add_field(form, "{" NS_FULLTEXT "}fulltext", c->keywords);
+            api__form_field(form, "{" NS_FULLTEXT "}fulltext", c->keywords, NULL);
     }
     struct xmpp_stanza *set = xmpp_stanza_add_child(q, "set", NS_RSM);
     char max[16];
