@@ -57,6 +57,11 @@ void api__push_free(struct api_deps *d);
 int api__users_register(struct api_deps *d);
 void api__users_free(struct api_deps *d);
 
+/* The message of C2 (type NULL: "chat", or "normal" for a JSON body without "body") or G9
+ * (type "groupchat"): a JSON object body becomes Jive property "data" (the whole text) plus
+ * <body> from its "body" member; any other text is a plain body (chat_api.c). */
+struct xmpp_stanza *api__build_message(const char *to, const char *text, const char *type);
+
 /* Archive helpers shared by the history calls (chat_api.c; C1, G1, G6). */
 /* XEP-0082 dateTime ("2024-05-01T10:00:00Z", optional seconds and fraction, Z or +hh:mm) to
  * epoch ms. */

@@ -22,9 +22,10 @@
 
 #define NS_JIVE_PROPS "http://www.jivesoftware.com/xmlns/xmpp/properties"
 
-/* Builds the message of C2: a JSON object body becomes Jive property "data" (the whole text)
- * plus <body> from its "body" member; any other text is a plain chat body. */
-static struct xmpp_stanza *build_message(const char *to, const char *text)
+/* Builds the message of C2 (type NULL) or G9 (type "groupchat"): a JSON object body becomes Jive
+ * property "data" (the whole text) plus <body> from its "body" member; any other text is a
+ * plain body. */
+struct xmpp_stanza *api__build_message(const char *to, const char *text, const char *type)
 {
     struct xmpp_stanza *m = xmpp_stanza_new("message", XMPP_NS_CLIENT);
     char id[25];
@@ -34,7 +35,7 @@ static struct xmpp_stanza *build_message(const char *to, const char *text)
     json_t *j = json_loads(text, 0, NULL);
     if (json_is_object(j)) {
         const char *body = json_string_value(json_object_get(j, "body"));
-        xmpp_stanza_set_attr(m, "type", body ? "chat" : "normal");
+        xmpp_stanza_set_attr(m, "type", type ? type : body ? "chat" : "normal");
         if (body)
             xmpp_stanza_add_text_child(m, "body", NULL, body);
         struct xmpp_stanza *props = xmpp_stanza_add_child(m, "properties", NS_JIVE_PROPS);
@@ -43,7 +44,7 @@ static struct xmpp_stanza *build_message(const char *to, const char *text)
         struct xmpp_stanza *v = xmpp_stanza_add_text_child(prop, "value", NULL, text);
         xmpp_stanza_set_attr(v, "type", "string");
     } else {
-        xmpp_stanza_set_attr(m, "type", "chat");
+        xmpp_stanza_set_attr(m, "type", type ? type : "chat");
         xmpp_stanza_add_text_child(m, "body", NULL, text);
     }
     json_decref(j);
@@ -79,7 +80,7 @@ static void handle_message(struct http_req *req, const char *user, struct sessio
         api__error(req, 400, "message is not valid UTF-8 text");
         return;
     }
-    struct xmpp_stanza *m = build_message(to, text);
+    struct xmpp_stanza *m = api__build_message(to, text, NULL);
     int rc = session_send(s, m);
     if (rc == 0)
         session_echo_sent(s, m); /* every tab of the user shows what this one sent */

@@ -34,7 +34,6 @@
 #define NS_DELAY       "urn:xmpp:delay"
 #define NS_FULLTEXT    "urn:xmpp:fulltext:0"
 #define NS_CONFERENCE  "jabber:x:conference"
-#define NS_JIVE_PROPS  "http://www.jivesoftware.com/xmlns/xmpp/properties"
 
 #define MUC_ROOMS_MAX     100 /* rooms described per G2 answer */
 #define MUC_PAGE_DEFAULT  50
@@ -952,30 +951,6 @@ static struct xmpp_stanza *message_new(const char *to, const char *type)
     return m;
 }
 
-/* G9's stanza: a body "{...}" that parses as a JSON object becomes Jive property "data" (the
- * whole text) plus <body> from its "body" member; any other text is a plain body. */
-static struct xmpp_stanza *build_groupchat(const char *room, const char *text, size_t len)
-{
-    struct xmpp_stanza *m = message_new(room, "groupchat");
-    json_t *j = NULL;
-    if (len >= 2 && text[0] == '{' && text[len - 1] == '}')
-        j = json_loadb(text, len, 0, NULL);
-    if (json_is_object(j)) {
-        const char *body = json_string_value(json_object_get(j, "body"));
-        if (body)
-            xmpp_stanza_add_text_child(m, "body", NULL, body);
-        struct xmpp_stanza *props = xmpp_stanza_add_child(m, "properties", NS_JIVE_PROPS);
-        struct xmpp_stanza *prop = xmpp_stanza_add_child(props, "property", NULL);
-        xmpp_stanza_add_text_child(prop, "name", NULL, "data");
-        struct xmpp_stanza *v = xmpp_stanza_add_text_child(prop, "value", NULL, text);
-        xmpp_stanza_set_attr(v, "type", "string");
-    } else {
-        xmpp_stanza_add_text_child(m, "body", NULL, text);
-    }
-    json_decref(j);
-    return m;
-}
-
 static void send_reply(struct http_req *req, int rc)
 {
     if (rc < 0)
@@ -995,7 +970,7 @@ static void do_post(struct http_req *req, struct session *s, struct muc_call *c)
     } else if (!text_ok(text, len, MUC_TEXT_MAX)) {
         api__error(req, 400, "message is not valid UTF-8 text");
     } else {
-        struct xmpp_stanza *m = build_groupchat(c->room_jid, text, len);
+        struct xmpp_stanza *m = api__build_message(c->room_jid, text, "groupchat");
         int rc = session_send(s, m);
         xmpp_stanza_unref(m);
         log_debug("muc_sent", "user=%s room=%s len=%zu", session_username(s), c->room_jid, len);
