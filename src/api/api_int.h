@@ -33,6 +33,7 @@ struct api_state {
     struct api_users *users;     /* user_api.c: the server's XEP-0092 version for U10 */
     struct api_meet *meet;       /* meet_api.c: whether the server offers XEP-0483 */
     struct api_preview *preview; /* preview_api.c: result cache and per-user rate */
+    struct map *queues;          /* api_queue.c: user -> running struct api_queued */
 };
 
 int api__auth_register(struct api_deps *d);
@@ -211,6 +212,31 @@ void api__html_meta_cleanup(struct api_html_meta *m);
 
 /* Stores the password in the vault when vault.store_password is on. */
 void api__vault_password(struct api_deps *d, const char *user, const char *password);
+
+/* SQL LIKE (case-sensitive; '%' any run of bytes, '_' one byte) as the reference's property
+ * search. Iterative: backtracks only to the last '%', so O(strlen(s) * strlen(p)) at worst. */
+bool api__like(const char *s, const char *p);
+
+/* A per-user queue of calls (api_queue.c): calls of one user that read-modify-write state on
+ * the XMPP server run one at a time, in arrival order. Embed struct api_queued in the call and
+ * fill req, user (borrowed from the call; the queue's key), start and aborted. */
+struct api_queued {
+    struct api_queued *next;
+    struct http_req *req;
+    const char *user;
+    void (*start)(struct api_queued *q);   /* its turn: run the call */
+    void (*aborted)(struct api_queued *q); /* the client left while it waited: end the call
+                                            * (which calls api__queue_leave) without a reply */
+};
+
+/* Starts q at once when the user has no running call (q->start runs inside), else queues it
+ * and watches its request for an abort. */
+void api__queue_enter(struct api_deps *d, struct api_queued *q);
+/* Takes q out of its user's queue (running or waiting) and returns the call to start next, or
+ * NULL: pass it to api__queue_run once q's own cleanup is done. */
+struct api_queued *api__queue_leave(struct api_deps *d, struct api_queued *q);
+/* Starts next (NULL: nothing). */
+void api__queue_run(struct api_queued *next);
 
 /* True when s[0..len) is UTF-8 and contains only characters XML 1.0 allows. */
 bool api__xml_text_valid(const char *s, size_t len);
