@@ -177,6 +177,7 @@ struct hist {
     /* what the pages so far brought, in time order */
     struct xmpp_stanza **items;
     size_t n;
+    size_t bytes;       /* their serialised size (HIST_MAX_BYTES for the whole request) */
     char *first, *last; /* RSM ids of the whole answer */
     unsigned rounds;
 };
@@ -477,6 +478,17 @@ static char *rsm_id(const struct xmpp_stanza *set, const char *name)
     return v;
 }
 
+/* The archive id of a result message (<result xmlns="urn:xmpp:mam:2" id/>), or NULL. */
+static char *result_id(const struct xmpp_stanza *msg)
+{
+    const struct xmpp_stanza *r = xmpp_stanza_child(msg, "result", NS_MAM);
+    const char *id = r ? xmpp_stanza_attr(r, "id") : NULL;
+    size_t len = id ? strlen(id) : 0;
+    if (len == 0 || len > HIST_ARG_MAX || !api__xml_text_valid(id, len))
+        return NULL;
+    return mem_strdup(id);
+}
+
 /* One page answered: keep its messages; ask for the next page while the server gave fewer
  * than max (servers cap pages, e.g. Prosody's max_archive_query_results 50), else answer. */
 static void hist_mam_done(struct session *s, int status, const struct xmpp_stanza *reply,
@@ -501,23 +513,42 @@ static void hist_mam_done(struct session *s, int status, const struct xmpp_stanz
         hist_free(h);
         return;
     }
-    if (n > h->max - h->n)
-        n = h->max - h->n; /* a server that ignores <max/> */
+    /* Cut what does not fit: a server that ignores <max/> sent more. Paging forward the oldest
+     * n of the page are kept, paging backward (before) the newest n (the page's tail), so
+     * that the kept run borders on what the client already has. */
+    size_t got = n;
+    bool cut = truncated; /* the collector dropped some (its byte or item cap) */
+    if (n > h->max - h->n) {
+        n = h->max - h->n;
+        cut = true;
+    }
+    struct xmpp_stanza *const *kept = items + (h->backward ? got - n : 0);
     struct xmpp_stanza **all = mem_alloc((h->n + n + 1) * sizeof(*all));
     size_t off = h->backward ? 0 : h->n; /* older pages go in front */
     if (h->n > 0)
         memcpy(all + (h->backward ? n : 0), h->items, h->n * sizeof(*all));
-    for (size_t i = 0; i < n; i++)
-        all[off + i] = xmpp_stanza_ref(items[i]);
+    for (size_t i = 0; i < n; i++) {
+        all[off + i] = xmpp_stanza_ref(kept[i]);
+        char *xml = xmpp_stanza_to_string(kept[i]); /* as the collector measures it */
+        h->bytes += xml ? strlen(xml) : 0;
+        mem_free(xml);
+    }
     mem_free(h->items);
     h->items = all;
     h->n += n;
     h->rounds++;
     const struct xmpp_stanza *fin = xmpp_stanza_child(reply, "fin", NS_MAM);
     const struct xmpp_stanza *set = fin ? xmpp_stanza_child(fin, "set", NS_RSM) : NULL;
-    char *first = rsm_id(set, "first"), *last = rsm_id(set, "last");
     const char *complete = fin ? xmpp_stanza_attr(fin, "complete") : NULL;
-    bool done = complete && (strcmp(complete, "true") == 0 || strcmp(complete, "1") == 0);
+    bool done = !cut && complete && (strcmp(complete, "true") == 0 || strcmp(complete, "1") == 0);
+    /* The cursor is that of the messages kept, from their <result id/>: the server's <set/>
+     * describes the whole page, and after=last would then skip what was cut here. The
+     * server's ids stand in only when nothing was cut and a result carries no usable id. */
+    char *first = n ? result_id(kept[0]) : NULL, *last = n ? result_id(kept[n - 1]) : NULL;
+    if (!cut && n > 0 && first == NULL)
+        first = rsm_id(set, "first");
+    if (!cut && n > 0 && last == NULL)
+        last = rsm_id(set, "last");
     /* the answer's first is the oldest page's first, its last the newest page's last */
     if (first && (h->backward || h->first == NULL)) {
         mem_free(h->first);
@@ -528,7 +559,7 @@ static void hist_mam_done(struct session *s, int status, const struct xmpp_stanz
         h->last = mem_strdup(last);
     }
     char *cursor = h->backward ? first : last;
-    if (!done && !truncated && n > 0 && cursor != NULL && h->n < h->max &&
+    if (!done && !cut && n > 0 && cursor != NULL && h->n < h->max && h->bytes < HIST_MAX_BYTES &&
         h->rounds < HIST_MAX_ROUNDS) {
         mem_free(h->before);
         mem_free(h->after);
@@ -541,7 +572,7 @@ static void hist_mam_done(struct session *s, int status, const struct xmpp_stanz
     }
     mem_free(first);
     mem_free(last);
-    hist_reply(req, s, h, done && !truncated);
+    hist_reply(req, s, h, done);
 }
 
 static void hist_aborted(struct http_req *req, void *data)
@@ -580,8 +611,8 @@ static void hist_query(struct http_req *req, struct session *s, struct hist *h)
     h->s = s;
     h->req = req;
     session_touch(s);
-    int64_t id =
-        session_mam_query(s, iq, h->qid, h->max - h->n, HIST_MAX_BYTES, 0, hist_mam_done, h);
+    int64_t id = session_mam_query(s, iq, h->qid, h->max - h->n, HIST_MAX_BYTES - h->bytes, 0,
+                                   hist_mam_done, h);
     xmpp_stanza_unref(iq);
     if (id < 0) {
         api__error_errno(req, (int)id, "xmpp send failed");
