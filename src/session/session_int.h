@@ -102,6 +102,10 @@ struct session {
     struct session_roster *roster;
 
     struct session_muc *muc; /* joined rooms (session_muc.c), NULL until the first join */
+
+    /* queries given up (cancelled, timed out) whose late results are still swallowed until
+     * their deadline (session_mam.c), newest first, at most MAM_GONE_MAX */
+    struct session_mam_gone *mams_gone;
 };
 
 struct session_login {
@@ -215,6 +219,8 @@ struct session_mam;
 /* Takes a MAM result message of a running session_mam_query (from the account, matching
  * queryid): true when it was collected (or dropped for the bound) and must not go further. */
 bool session__mam_collect(struct session *s, struct xmpp_stanza *st);
+/* Frees what session_mam.c keeps for s (the given-up queryids). */
+void session__mam_free(struct session *s);
 
 /* session_roster.c */
 /* The result (or failure) of the roster request of session__announce. */
