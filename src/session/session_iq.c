@@ -211,7 +211,10 @@ static void on_iq_request(struct session *s, struct xmpp_stanza *st)
     const char *type = xmpp_stanza_attr(st, "type");
     struct xmpp_stanza *q = xmpp_stanza_first_child(st);
     const char *from = xmpp_stanza_attr(st, "from");
-    bool from_account = from == NULL || xmpp_jid_bare_equal(from, s->bare);
+    /* RFC 6121 §2.1.6: no 'from', or exactly the account's bare JID (no resource: another
+     * client of the same account is not the server) */
+    bool from_account =
+        from == NULL || (strchr(from, '/') == NULL && xmpp_jid_bare_equal(from, s->bare));
     const char *ns = q ? xmpp_stanza_ns(q) : NULL;
     const char *name = q ? xmpp_stanza_name(q) : "";
     bool get = strcmp(type, "get") == 0;
