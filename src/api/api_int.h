@@ -238,6 +238,23 @@ struct api_queued *api__queue_leave(struct api_deps *d, struct api_queued *q);
 /* Starts next (NULL: nothing). */
 void api__queue_run(struct api_queued *next);
 
+/* One page of a C1 archive query (chat_api.c): of the got result messages (each
+ * <message><result xmlns="urn:xmpp:mam:2" id/></message>, in time order) at most room are
+ * kept, the oldest when paging forward, the newest when paging backward; cut tells that some
+ * were dropped here or (truncated) by the collector. first and last (mem_free; NULL when
+ * unknown) are the archive ids of the kept run's ends, from the results themselves (the
+ * page's RSM set, only when nothing was cut and a result has no id). */
+struct xmpp_stanza;
+
+struct api_mam_page {
+    size_t start, n; /* items[start .. start + n) are kept */
+    bool cut;
+    char *first, *last;
+};
+
+void api__mam_page(struct xmpp_stanza *const *items, size_t got, size_t room, bool backward,
+                   bool truncated, const struct xmpp_stanza *set, struct api_mam_page *out);
+
 /* True when s[0..len) is UTF-8 and contains only characters XML 1.0 allows. */
 bool api__xml_text_valid(const char *s, size_t len);
 /* Validates a username (an RFC 7622 localpart) and writes it to out with ASCII letters in

@@ -489,6 +489,34 @@ static char *result_id(const struct xmpp_stanza *msg)
     return mem_strdup(id);
 }
 
+static const struct xmpp_stanza *mam_set(const struct xmpp_stanza *reply)
+{
+    const struct xmpp_stanza *fin = xmpp_stanza_child(reply, "fin", NS_MAM);
+    return fin ? xmpp_stanza_child(fin, "set", NS_RSM) : NULL;
+}
+
+void api__mam_page(struct xmpp_stanza *const *items, size_t got, size_t room, bool backward,
+                   bool truncated, const struct xmpp_stanza *set, struct api_mam_page *out)
+{
+    /* Cut what does not fit: a server that ignores <max/> sent more. Paging forward the oldest
+     * of the page are kept, paging backward (before) the newest (the page's tail), so that
+     * the kept run borders on what the client already has. */
+    size_t n = got > room ? room : got;
+    out->cut = truncated || got > room; /* truncated: the collector dropped some */
+    out->start = backward ? got - n : 0;
+    out->n = n;
+    /* The cursor is that of the messages kept, from their <result id/>: the server's <set/>
+     * describes the whole page, and after=last would then skip what was cut here. The
+     * server's ids stand in only when nothing was cut and a result carries no usable id. */
+    struct xmpp_stanza *const *kept = items + out->start;
+    out->first = n ? result_id(kept[0]) : NULL;
+    out->last = n ? result_id(kept[n - 1]) : NULL;
+    if (!out->cut && n > 0 && out->first == NULL)
+        out->first = rsm_id(set, "first");
+    if (!out->cut && n > 0 && out->last == NULL)
+        out->last = rsm_id(set, "last");
+}
+
 /* One page answered: keep its messages; ask for the next page while the server gave fewer
  * than max (servers cap pages, e.g. Prosody's max_archive_query_results 50), else answer. */
 static void hist_mam_done(struct session *s, int status, const struct xmpp_stanza *reply,
@@ -513,16 +541,11 @@ static void hist_mam_done(struct session *s, int status, const struct xmpp_stanz
         hist_free(h);
         return;
     }
-    /* Cut what does not fit: a server that ignores <max/> sent more. Paging forward the oldest
-     * n of the page are kept, paging backward (before) the newest n (the page's tail), so
-     * that the kept run borders on what the client already has. */
-    size_t got = n;
-    bool cut = truncated; /* the collector dropped some (its byte or item cap) */
-    if (n > h->max - h->n) {
-        n = h->max - h->n;
-        cut = true;
-    }
-    struct xmpp_stanza *const *kept = items + (h->backward ? got - n : 0);
+    struct api_mam_page pg;
+    api__mam_page(items, n, h->max - h->n, h->backward, truncated, mam_set(reply), &pg);
+    n = pg.n;
+    bool cut = pg.cut;
+    struct xmpp_stanza *const *kept = items + pg.start;
     struct xmpp_stanza **all = mem_alloc((h->n + n + 1) * sizeof(*all));
     size_t off = h->backward ? 0 : h->n; /* older pages go in front */
     if (h->n > 0)
@@ -538,17 +561,9 @@ static void hist_mam_done(struct session *s, int status, const struct xmpp_stanz
     h->n += n;
     h->rounds++;
     const struct xmpp_stanza *fin = xmpp_stanza_child(reply, "fin", NS_MAM);
-    const struct xmpp_stanza *set = fin ? xmpp_stanza_child(fin, "set", NS_RSM) : NULL;
     const char *complete = fin ? xmpp_stanza_attr(fin, "complete") : NULL;
     bool done = !cut && complete && (strcmp(complete, "true") == 0 || strcmp(complete, "1") == 0);
-    /* The cursor is that of the messages kept, from their <result id/>: the server's <set/>
-     * describes the whole page, and after=last would then skip what was cut here. The
-     * server's ids stand in only when nothing was cut and a result carries no usable id. */
-    char *first = n ? result_id(kept[0]) : NULL, *last = n ? result_id(kept[n - 1]) : NULL;
-    if (!cut && n > 0 && first == NULL)
-        first = rsm_id(set, "first");
-    if (!cut && n > 0 && last == NULL)
-        last = rsm_id(set, "last");
+    char *first = pg.first, *last = pg.last;
     /* the answer's first is the oldest page's first, its last the newest page's last */
     if (first && (h->backward || h->first == NULL)) {
         mem_free(h->first);
