@@ -9,7 +9,7 @@ import { startGateway } from '../harness/gateway.mjs';
 import { request } from '../harness/http.mjs';
 import { openClient } from '../harness/xmpp-raw.mjs';
 
-const PASS = { alice: 'alice-pw-users-1', bob: 'bob-pw-users-2', carol: 'carol-pw-users-3', dave: 'dave-pw-users-4', erin: 'erin-pw-users-5' };
+const PASS = { alice: 'alice-pw-users-1', bob: 'bob-pw-users-2', carol: 'carol-pw-users-3', dave: 'dave-pw-users-4', erin: 'erin-pw-users-5', frank: 'frank-pw-users-6' };
 let prosody, gw;
 const rest = (path) => `${gw.url}/sparkweb/api/rest${path}`;
 
@@ -268,6 +268,27 @@ test('U1 propertyKey LIKE: a pathological pattern answers at once; an over-long 
   assert.deepEqual(hit.json.users.map((u) => u.username), ['erin']);
   const long = await call('GET', `/users?propertyKey=${'%25'.repeat(257)}`, t);
   assert.equal(long.status, 400, long.text);
+});
+
+test('U12 a PEP refusal other than "no PEP" is answered, never written to private storage', async () => {
+  // frank's properties node exists with another access model: the gateway's publish with
+  // access_model=whitelist as a precondition is refused (not item-not-found / no PEP)
+  const c = await rawClient('frank');
+  const r = await c.iq((id) => `<iq type='set' id='${id}'><pubsub xmlns='http://jabber.org/protocol/pubsub'>` +
+    `<publish node='urn:x-sparkweb:properties:0'><item id='current'><properties xmlns='urn:x-sparkweb:properties:0'>` +
+    `<property name='kept'>yes</property></properties></item></publish></pubsub></iq>`);
+  assert.match(r, /type=(["'])result\1/, r);
+  const t = await token('frank');
+  const s = await call('POST', '/config/properties', t, JSON.stringify([{ name: 'other', value: 'x' }]));
+  assert.notEqual(s.status, 200, `answered 200 (written elsewhere?): ${s.text}`);
+  assert.ok(s.status >= 400, s.text);
+  // nothing went to XEP-0049 private storage
+  const p = await c.iq((id) => `<iq type='get' id='${id}'><query xmlns='jabber:iq:private'>` +
+    `<properties xmlns='urn:x-sparkweb:properties:0'/></query></iq>`);
+  assert.ok(!p.includes('other'), p);
+  c.close();
+  const g = await call('GET', '/user', t);
+  assert.deepEqual(g.json.properties, [{ key: 'kept', value: 'yes' }]);
 });
 
 test('properties survive a gateway restart (they live on the XMPP server)', async () => {
