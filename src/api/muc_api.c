@@ -87,6 +87,7 @@ struct muc_call {
     bool fulltext;
     bool multi;        /* G1 over the joined rooms */
     bool all_complete; /* every room's page was complete */
+    size_t spent;      /* serialised bytes of the archive results kept (MUC_MAM_MAX_BYTES in all) */
 };
 
 static void call_free(void *p)
@@ -588,28 +589,36 @@ static json_t *conv_new(const struct muc_call *c, json_int_t id, int64_t ms)
     return conv;
 }
 
-static void mam_page_info(json_t *body, const struct xmpp_stanza *reply)
+/* Keeps at most c->max of the page's items (the newest when paging backward) and sets
+ * "complete", "first" and "last" from what was kept (api__mam_page), so that a client paging on
+ * with after=last or before=first never skips messages cut here. */
+static void mam_page_info(struct muc_call *c, json_t *body, const struct xmpp_stanza *reply,
+                          struct xmpp_stanza *const **items, size_t *n, bool truncated)
 {
     const struct xmpp_stanza *fin = xmpp_stanza_child(reply, "fin", NS_MAM);
     const struct xmpp_stanza *set = fin ? xmpp_stanza_child(fin, "set", NS_RSM) : NULL;
     const char *complete = fin ? xmpp_stanza_attr(fin, "complete") : NULL;
-    json_object_set_new(
-        body, "complete",
-        json_boolean(complete && (strcmp(complete, "true") == 0 || strcmp(complete, "1") == 0)));
-    char *first = set ? xmpp_stanza_child_text(set, "first", NULL) : NULL;
-    char *last = set ? xmpp_stanza_child_text(set, "last", NULL) : NULL;
-    json_t *jf = jstr(first), *jl = jstr(last);
+    bool backward = c->after == NULL && (c->before != NULL || c->op == OP_HISTORY);
+    struct api_mam_page page;
+    api__mam_page(*items, *n, (size_t)c->max, backward, truncated, set, &page);
+    *items += page.start;
+    *n = page.n;
+    bool done = complete && (strcmp(complete, "true") == 0 || strcmp(complete, "1") == 0);
+    json_object_set_new(body, "complete", json_boolean(done && !page.cut));
+    json_t *jf = jstr(page.first), *jl = jstr(page.last);
     if (jf)
         json_object_set_new(body, "first", jf);
     if (jl)
         json_object_set_new(body, "last", jl);
-    mem_free(first);
-    mem_free(last);
+    mem_free(page.first);
+    mem_free(page.last);
 }
 
 static void reply_history(struct muc_call *c, const struct xmpp_stanza *reply,
-                          struct xmpp_stanza *const *items, size_t n)
+                          struct xmpp_stanza *const *items, size_t n, bool truncated)
 {
+    json_t *out = json_object();
+    mam_page_info(c, out, reply, &items, &n, truncated);
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++) {
         struct arch_msg m;
@@ -629,9 +638,7 @@ static void reply_history(struct muc_call *c, const struct xmpp_stanza *reply,
         json_object_set_new(e, "delay_from", json_string(c->room_jid));
         json_array_append_new(list, e);
     }
-    json_t *out = json_object();
     json_object_set_new(out, "message", list);
-    mam_page_info(out, reply);
     http_reply_json(c->req, 200, out);
 }
 
@@ -724,13 +731,13 @@ static void reply_join_history(struct muc_call *c)
 }
 
 static void reply_conversations(struct muc_call *c, const struct xmpp_stanza *reply,
-                                struct xmpp_stanza *const *items, size_t n)
+                                struct xmpp_stanza *const *items, size_t n, bool truncated)
 {
+    json_t *out = json_object();
+    mam_page_info(c, out, reply, &items, &n, truncated);
     json_t *convs = json_array();
     add_conversations(c, convs, items, n);
-    json_t *out = json_object();
     json_object_set_new(out, "conversation", convs);
-    mam_page_info(out, reply);
     http_reply_json(c->req, 200, out);
 }
 
@@ -740,6 +747,10 @@ static void mam_send(struct http_req *req, struct session *s, struct muc_call *c
  * start), merged; complete when every room's page was. */
 static void joined_next(struct muc_call *c)
 {
+    if (c->next_item < c->n_items && c->spent >= MUC_MAM_MAX_BYTES) {
+        c->all_complete = false; /* the byte budget is spent: the rooms left are not read */
+        c->next_item = c->n_items;
+    }
     if (c->next_item < c->n_items) {
         mem_free(c->room_jid);
         c->room_jid = mem_strdup(c->items[c->next_item++]);
@@ -774,7 +785,6 @@ static void mam_done(struct session *s, int status, const struct xmpp_stanza *re
                      struct xmpp_stanza *const *items, size_t n, bool truncated, void *data)
 {
     (void)s;
-    (void)truncated;
     struct muc_call *c = data;
     http_req_on_abort(c->req, NULL, NULL);
     if (status < 0) {
@@ -788,8 +798,16 @@ static void mam_done(struct session *s, int status, const struct xmpp_stanza *re
         if (!is_error(reply)) {
             const struct xmpp_stanza *fin = xmpp_stanza_child(reply, "fin", NS_MAM);
             const char *complete = fin ? xmpp_stanza_attr(fin, "complete") : NULL;
-            if (complete == NULL || (strcmp(complete, "true") != 0 && strcmp(complete, "1") != 0))
+            if (truncated || n > (size_t)c->max || complete == NULL ||
+                (strcmp(complete, "true") != 0 && strcmp(complete, "1") != 0))
                 c->all_complete = false;
+            if (n > (size_t)c->max)
+                n = (size_t)c->max;
+            for (size_t i = 0; i < n; i++) { /* the rooms share one byte budget */
+                char *xml = xmpp_stanza_to_string(items[i]);
+                c->spent += xml ? strlen(xml) : 0;
+                mem_free(xml);
+            }
             add_conversations(c, c->out, items, n);
         }
         joined_next(c);
@@ -800,9 +818,9 @@ static void mam_done(struct session *s, int status, const struct xmpp_stanza *re
     } else if (is_error(reply)) {
         room_error(c, reply);
     } else if (c->op == OP_HISTORY) {
-        reply_history(c, reply, items, n);
+        reply_history(c, reply, items, n, truncated);
     } else {
-        reply_conversations(c, reply, items, n);
+        reply_conversations(c, reply, items, n, truncated);
     }
     call_free(c);
 }
@@ -840,7 +858,8 @@ static void mam_send(struct http_req *req, struct session *s, struct muc_call *c
         xmpp_stanza_add_text_child(set, "before", NULL, c->before ? c->before : "");
     c->req = req;
     c->s = s;
-    int64_t id = session_mam_query(s, iq, qid, (size_t)c->max, MUC_MAM_MAX_BYTES, 0, mam_done, c);
+    int64_t id =
+        session_mam_query(s, iq, qid, (size_t)c->max, MUC_MAM_MAX_BYTES - c->spent, 0, mam_done, c);
     xmpp_stanza_unref(iq);
     if (id < 0) {
         api__error_errno(req, (int)id, "xmpp send failed");
