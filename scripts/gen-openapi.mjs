@@ -96,7 +96,7 @@ function build(method, p, s) {
   if (s.security) o.security = s.security;
   if (s.params?.length) o.parameters = s.params;
   if (s.body) o.requestBody = s.body;
-  o.responses = { 200: s.ok ?? EMPTY };
+  o.responses = { 200: s.ok ?? EMPTY, ...(s.more ?? {}) };
   const codes = new Set(s.errors ?? []);
   if (!s.public) codes.add(401);
   if (s.session) [400, 502, 503].forEach((c) => codes.add(c));
@@ -162,12 +162,12 @@ op('post', `${REST}/webauthn/authenticate/finish/{username}`, {
 });
 op('get', `${REST}/webauthn/credentials`, {
   tag: A, extension: true, summary: 'List the caller\'s passkeys',
-  ok: json(ref('WebAuthnCredentialList')), errors: [503],
+  ok: json(ref('WebAuthnCredentialList')), errors: [500, 503],
 });
 op('delete', `${REST}/webauthn/credentials/{id}`, {
   tag: A, extension: true, summary: 'Remove one of the caller\'s passkeys',
   params: [inPath('id', 'Credential id (base64url), as listed by GET /webauthn/credentials.')],
-  errors: [400, 404, 503],
+  errors: [400, 404, 500, 503],
 });
 op('post', `${REST}/totp/register/{username}`, {
   tag: A, contract: 'A8', public: true, summary: 'Enrol a TOTP authenticator',
@@ -212,12 +212,12 @@ op('post', `${REST}/sse/ticket`, {
 // ---- 1.2 Bookmarks ---------------------------------------------------------------------------
 
 const B = 'Bookmarks';
-const bmId = inPath('bookmarkID', 'Bookmark id (a stable number derived from type and value).', int(null, { format: 'int64' }));
-const bmNote = 'The caller\'s own bookmarks: group chats in XEP-0402 PEP Native Bookmarks (XEP-0048 private storage as fallback), URLs in XEP-0048 storage (contract §1.2 gateway mapping).';
+const bmId = inPath('bookmarkID', 'Bookmark id: decimal 1..2147483647 (random at creation, never changes); anything else answers 400.', int(null, { minimum: 1, maximum: 2147483647 }));
+const bmNote = 'The caller\'s own bookmarks, one item each in the private PEP node `urn:x-sparkgate:bookmarks:0` (XEP-0049 private storage when the account has no PEP); group chats are mirrored to XEP-0402 (XEP-0048 as fallback) for other clients.';
 op('post', `${REST}/bookmark`, {
-  tag: B, contract: 'B1', session: true, summary: 'Create a bookmark', description: bmNote,
-  body: jsonBody(ref('Bookmark'), 'The bookmark: `type`, `name`, `value` are used.'),
-  ok: json(ref('Bookmark')), errors: [400, 504],
+  tag: B, contract: 'B1', session: true, summary: 'Create a bookmark', description: `${bmNote} 409 beyond 256 bookmarks per user. Details: docs/rest-pubsub.md.`,
+  body: jsonBody(ref('Bookmark'), 'The bookmark: `type` (`url` or `group_chat`), `name`, `value` (a `group_chat` value is a bare room JID), optional `users` (default `[username]`) and `groups` (default `[]`); `globalBookmark` and `property` are ignored.'),
+  ok: json(ref('Bookmark')), errors: [400, 409, 504],
 });
 op('get', `${REST}/bookmarks`, {
   tag: B, contract: 'B2', session: true, summary: 'List bookmarks', description: bmNote,
@@ -234,7 +234,7 @@ op('put', `${REST}/bookmark/{bookmarkID}`, {
 });
 op('delete', `${REST}/bookmark/{bookmarkID}`, {
   tag: B, contract: 'B5', session: true, summary: 'Delete a bookmark', params: [bmId],
-  description: 'An unknown numeric id still answers 200 (reference behaviour).', errors: [400, 504],
+  description: 'Removes it (and its XEP-0402 mirror). An unknown id answers 404 (the reference answered 200).', errors: [400, 404, 504],
 });
 op('post', `${REST}/bookmark/{bookmarkID}/{name}`, {
   tag: B, contract: 'B6', session: true, summary: 'Set a bookmark property',
@@ -244,6 +244,7 @@ op('post', `${REST}/bookmark/{bookmarkID}/{name}`, {
 });
 op('delete', `${REST}/bookmark/{bookmarkID}/{name}`, {
   tag: B, contract: 'B7', session: true, summary: 'Delete a bookmark property',
+  description: 'Removing an absent property is a no-op (200).',
   params: [bmId, inPath('name', 'Property name.')],
   ok: json(ref('Bookmark')), errors: [400, 404, 504],
 });
@@ -253,7 +254,7 @@ op('delete', `${REST}/bookmark/{bookmarkID}/{name}`, {
 const C = 'Chat';
 op('get', `${REST}/chat/messages`, {
   tag: C, contract: 'C1', session: true, summary: 'Search the one-to-one archive (XEP-0313)',
-  description: 'MAM query on the caller\'s own archive, grouped into conversations per peer (split on an idle gap). Paged with XEP-0059 RSM: `before`/`after`/`max` select a page and the answer carries `first`, `last` (archive ids for the next call) and `complete`. Never returns other users\' conversations.',
+  description: 'MAM query on the caller\'s own archive, grouped into conversations per peer (split on an idle gap). Paged with XEP-0059 RSM: `before`/`after`/`max` select a page and the answer carries `first`, `last` (archive ids for the next call) and `complete`. An empty `before` asks for the newest page; `before` and `after` together, or `max` outside 1..500, answer 400. Never returns other users\' conversations.',
   params: [
     inQuery('keywords', 'Free-text search (XEP-0431 when the server offers it, else a substring filter).'),
     inQuery('to', 'Peer: bare JID, or a username made into `<to>@<domain>`.'),
@@ -269,8 +270,8 @@ op('post', `${REST}/chat/message/{to}`, {
 });
 op('post', `${REST}/chat/chatstate/{state}/{to}`, {
   tag: C, contract: 'C3', session: true, summary: 'Send a chat state (XEP-0085)',
-  description: 'A bodiless `type="chat"` message with the state element and a `<no-store/>` hint. Any other `state` value answers 400 and sends nothing (the reference answered 200).',
-  params: [inPath('state', 'Chat state.', str(null, { enum: ['composing', 'paused', 'active', 'inactive', 'gone'] })), inPath('to', 'Bare JID of the peer.')],
+  description: 'A bodiless `type="chat"` message with the state element and a `<no-store/>` hint; the peer\'s streams get `chatapi.chat` with `state`. Any other `state` value answers 400 and sends nothing (the reference answered 200).',
+  params: [inPath('state', 'Chat state.', str(null, { enum: ['composing', 'paused', 'active', 'inactive', 'gone'] })), inPath('to', 'Bare JID of the peer, or a username on the gateway\'s domain.')],
   errors: [400],
 });
 
@@ -284,73 +285,86 @@ op('get', `${REST}/pubsub/nodes`, {
   ok: json(ref('NodeEntities')), errors: [404, 501, 504],
 });
 op('post', `${REST}/pubsub/create/{node}`, {
-  tag: K, contract: 'K2', session: true, summary: 'Create a PubSub node', description: `XEP-0060 create-and-configure (\`pubsub#max_items=1\`); 400 \`pubsub node could not be created\` when it exists. ${pubsubNote}`,
-  params: [nodeP], errors: [400, 403, 501, 504],
+  tag: K, contract: 'K2', session: true, summary: 'Create a PubSub node', description: `XEP-0060 create-and-configure (\`pubsub#max_items=1\`). An existing node answers 409 \`conflict\` (the reference answered 400); 403 when the server does not let the user create nodes (Prosody 0.12: only admins on the component). ${pubsubNote}`,
+  params: [nodeP], errors: [400, 403, 409, 501, 504],
 });
 op('post', `${REST}/pubsub/subscribe/{node}`, {
-  tag: K, contract: 'K3', session: true, summary: 'Subscribe to a PubSub node', description: `Subscribes the caller's bare JID; published JSON items then arrive as \`pubsub.item\` events. ${pubsubNote}`,
+  tag: K, contract: 'K3', session: true, summary: 'Subscribe to a PubSub node', description: `Subscribes the caller's bare JID; published JSON items then arrive as \`pubsub.item\` events. An unknown node answers 404 (the reference answered 400). ${pubsubNote}`,
   params: [nodeP], errors: [400, 403, 404, 501, 504],
 });
 op('post', `${REST}/pubsub/publish/{node}`, {
-  tag: K, contract: 'K4', session: true, summary: 'Publish a JSON item', description: `Item id \`<node>-<epoch ms>\`, payload \`<json xmlns="urn:xmpp:json:0">\` (XEP-0335). ${pubsubNote}`,
-  params: [nodeP], body: textBody('A JSON object.'), errors: [400, 403, 404, 501, 504],
+  tag: K, contract: 'K4', session: true, summary: 'Publish a JSON item', description: `Item id \`<node>-<epoch ms>\`, payload \`<json xmlns="urn:xmpp:json:0">\` (XEP-0335). 400 when the body is not a JSON object, 413 beyond 128 KiB, 404 for an unknown node (the reference answered 400; Prosody does not auto-create on its component). ${pubsubNote}`,
+  params: [nodeP], body: textBody('A JSON object (at most 128 KiB).'), errors: [400, 403, 404, 413, 501, 504],
 });
 op('get', `${REST}/pubsub/subscribers/{node}`, {
-  tag: K, contract: 'K5', session: true, summary: 'List a node\'s subscribers', description: 'XEP-0060 owner subscriptions; `{"users":[]}` when the caller does not own the node or it does not exist.',
-  params: [nodeP], ok: json(ref('UserEntities')), errors: [501, 504],
+  tag: K, contract: 'K5', session: true, summary: 'List a node\'s subscribers', description: 'XEP-0060 owner subscriptions: local users with state `subscribed`, once each, `username` only. `{"users":[]}` for an unknown node; 403 when the caller does not own it.',
+  params: [nodeP], ok: json(ref('UserEntities')), errors: [400, 403, 501, 504],
 });
 op('get', `${REST}/pep/nodes`, {
-  tag: K, contract: 'K6', session: true, summary: 'List the caller\'s PEP nodes', description: '`disco#items` on the caller\'s bare JID (XEP-0163).',
+  tag: K, contract: 'K6', session: true, summary: 'List the caller\'s PEP nodes', description: '`disco#items` on the caller\'s bare JID (XEP-0163); `owners` is `[<own bare JID>]`.',
   ok: json(ref('NodeEntities')), errors: [504],
 });
 op('post', `${REST}/pep/publish/{node}`, {
   tag: K, contract: 'K7', session: true, summary: 'Publish a JSON item to the caller\'s PEP node',
-  params: [nodeP], body: textBody('A JSON object.'), errors: [400, 403, 504],
+  description: 'As K4 without `to`: the server creates the node with its defaults (access model `presence` on Prosody). 400 when the body is not a JSON object, 413 beyond 128 KiB.',
+  params: [nodeP], body: textBody('A JSON object (at most 128 KiB).'), errors: [400, 403, 413, 504],
 });
 op('get', `${REST}/meet/{service}/{id}`, {
   tag: K, contract: 'K8', session: true, summary: 'Get an online meeting URL',
-  description: 'XEP-0483 HTTP Online Meetings when the server offers it, otherwise the configured URL template.',
-  params: [inPath('service', 'Meeting service.', str(null, { enum: ['jitsi', 'galene'] })), inPath('id', 'Meeting / room name.')],
-  ok: json(ref('OnlineMeetingEntity')), errors: [400, 501, 504],
+  description: 'XEP-0483 HTTP Online Meetings when the XMPP domain advertises it (IQ errors through the stanza-error table; a reply without an http(s) URL is 502), otherwise the configured URL (`meet.jitsi_url` / `meet.galene_url`, else `meet.url_template`). Neither: 501. Any other `service`, or an `id` that is not 1..256 bytes of text: 400.',
+  params: [inPath('service', 'Meeting service.', str(null, { enum: ['jitsi', 'galene'] })), inPath('id', 'Meeting / room name (1..256 bytes).')],
+  ok: json(ref('OnlineMeetingEntity')), errors: [400, 403, 404, 501, 502, 503, 504],
 });
 op('get', `${REST}/upload/{fileName}/{fileSize}`, {
   tag: K, contract: 'K9', session: true, summary: 'Get an HTTP upload slot (XEP-0363)',
-  description: 'Requested from the upload service (XEP-0030 discovery of `urn:xmpp:http:upload:0`, or `xmpp.upload_service`). The page PUTs the file to `put` with the `headers` given, then shares `get`. A file too large for the service answers 400/403 (`not-acceptable`/`not-allowed`).',
-  params: [inPath('fileName', 'File name.'), inPath('fileSize', 'Size in bytes (decimal).', int(null, { minimum: 1, format: 'int64' }))],
-  ok: json(ref('UploadSlot')), errors: [400, 403, 404, 501, 504],
+  description: 'Requested from the upload service (XEP-0030 discovery of `urn:xmpp:http:upload:0`, or `xmpp.upload_service`). The page PUTs the file to `put` with the `headers` given, then shares `get`. No upload service: 501. A file larger than the service\'s advertised `max-file-size`, or refused with `<file-too-large/>`: 413. Other IQ errors through the stanza-error table (not-acceptable 400, forbidden/not-allowed 403, resource-constraint 503); a slot without http(s) URLs: 502.',
+  params: [inPath('fileName', 'File name: 1..255 bytes of UTF-8 text, no `/` or `\\`, not `.`/`..` (400). A `/`, even written `%2F`, splits the path (404).'),
+    inPath('fileSize', 'Size in bytes: a positive decimal integer without sign, exponent or leading zero (400 otherwise).', int(null, { minimum: 1, format: 'int64' })),
+    inQuery('contentType', 'Optional MIME type sent in the request (`content-type` is read too): printable ASCII with a `/`, at most 255 bytes (400 otherwise).')],
+  ok: json(ref('UploadSlot')), errors: [400, 403, 404, 413, 501, 502, 503, 504],
 });
+const previewNote = 'Needs a credential but no XMPP session. The gateway fetches the page (`preview.max_bytes`, `preview.timeout` for the whole preview → 504, at most `preview.max_redirects` redirects each checked again) and reads its title, description and image; a page that is not HTML answers `{}`. A host with any private, loopback, link-local or otherwise non-public address answers 403 (`preview.allow_private`, `preview.allow_addresses`). Beyond `preview.rate` fetches per user per minute: 429 with `Retry-After` (cached answers do not count). Lookup or connection failure, a non-2xx page, too many redirects or a non-http(s) redirect: 502. `preview.enabled = false`: 501. The reference\'s 400 when the page has fewer `<img>` than `quality` is not reproduced. Details: docs/rest-misc.md.';
+const qualityP = inPath('quality', 'Integer -2..10000 (400 otherwise): `-1` (all) or > 0 falls back to the first `<img src>` when the page has no `og:image`/`twitter:image`; `0` or `-2` (none): no fallback.', int(null, { minimum: -2, maximum: 10000 }));
 op('get', `${REST}/preview/{quality}/{url}`, {
   tag: K, contract: 'K10', summary: 'Link preview',
-  description: 'Fetches the page (size and time limits, private addresses refused, limited redirects) and reads its title, description and image. `url` is percent-encoded into one segment (slashes as `%2F`).',
-  params: [inPath('quality', 'Number of `<img>` URLs to consider when the page has no `og:image` (-1 all, -2 none).', int()), inPath('url', 'The target URL, percent-encoded.')],
-  ok: json(ref('LinkPreview')), errors: [400, 502, 504],
+  description: `${previewNote}\n\nThe router registers this path as \`/preview/{quality}/{url*}\`: \`url\` is the rest of the path, percent-encoded (slashes as \`%2F\`) or with plain slashes.`,
+  params: [qualityP, inPath('url', 'The target URL: absolute http/https without user:password, at most 2047 bytes (400 otherwise).')],
+  ok: json(ref('LinkPreview')), errors: [400, 403, 429, 501, 502, 504],
+});
+op('get', `${REST}/preview/{quality}`, {
+  tag: K, contract: 'K10', extension: true, summary: 'Link preview (URL as a query parameter)',
+  description: `Same as GET /preview/{quality}/{url} with the target in \`?url=\`. ${previewNote}`,
+  params: [qualityP, { ...inQuery('url', 'The target URL: absolute http/https without user:password, at most 2047 bytes (400 otherwise, also when missing).'), required: true }],
+  ok: json(ref('LinkPreview')), errors: [400, 403, 429, 501, 502, 504],
 });
 op('post', `${REST}/xmpp`, {
   tag: K, contract: 'K11', session: true, summary: 'Send a raw stanza',
-  description: 'One `<message>`, `<presence>` or `<iq>` element; the default namespace is `jabber:client` and any `from` is replaced. Replies arrive as `chatapi.xmpp` events. Unparseable XML answers 400 (the reference answered 200).',
-  body: textBody('One XML stanza.'), errors: [400, 413],
+  description: 'One `<message>`, `<presence>` or `<iq>` element in `jabber:client` (the default namespace when none is declared); any `from` is removed. `message`, `presence` and `iq` result/error: 200 with an empty body. `iq` get/set: the gateway waits for the answer and returns it as 200 `application/xml` (also an answer of type `error`), with the page\'s `id`; no answer in time: 504. Unparseable XML, another element or namespace, a bad `to`, an iq without `id` or payload: 400 (the reference answered 200). Larger than `api.max_raw_stanza` (64 KiB): 413.',
+  body: textBody('One XML stanza.'),
+  ok: { description: 'Empty for message/presence/iq result or error; for an iq get/set, the answer stanza.', content: { 'application/xml': { schema: str('The answer stanza, serialised (`application/xml; charset=utf-8`).') } } },
+  errors: [400, 413, 504],
 });
 
 // ---- 1.5 Roster --------------------------------------------------------------------------------
 
 const R = 'Contacts';
-const jidP = inPath('jid', 'Bare JID of the contact.');
+const jidP = inPath('jid', 'Bare JID of the contact (a username alone means `username@<domain>`; a resource answers 400).');
 op('get', `${REST}/roster`, {
-  tag: R, contract: 'R1', session: true, summary: 'Get the roster', description: 'RFC 6121 roster (no `show`/`status` here).',
+  tag: R, contract: 'R1', session: true, summary: 'Get the roster', description: 'RFC 6121 roster from the session\'s cache, sorted by JID (no `show`/`status`/`presenceType` here).',
   ok: json(ref('RosterEntities')), errors: [504],
 });
 op('post', `${REST}/roster`, {
   tag: R, contract: 'R2', session: true, summary: 'Add a contact',
-  description: 'Roster set (name, groups); `subscriptionType` 1/3 sends `subscribe`, 2/3 pre-approves (`subscribed`), 0 nothing. 409 when the contact exists.',
+  description: 'Roster set (name, groups); `subscriptionType` 1/3 sends `subscribe`, 2/3 pre-approves (`subscribed`), 0 nothing, -1 removes (nothing to do for an absent contact). 400 `JID is null`, bad JSON/types/JID or the caller\'s own JID; 409 `UserAlreadyExistsException` when the contact is in the roster, 409 for a `subscriptionType` outside -1..3.',
   body: jsonBody(ref('RosterItemEntity'), '`jid` required; `subscriptionType` defaults to 0.'), errors: [400, 409, 504],
 });
 op('put', `${REST}/roster/{jid}`, {
   tag: R, contract: 'R3', session: true, summary: 'Update a contact',
-  description: 'New name/groups; the subscription changes only when `subscriptionType` is present.',
+  description: 'Only the members present change (`nickname`, `groups`); the subscription changes only when `subscriptionType` is present (the reference reset it to none); -1 removes the item. A body `jid` must name the same contact. 404 `RosterItemNotFound`; 409 bad `subscriptionType`.',
   params: [jidP], body: jsonBody(ref('RosterItemEntity'), 'Fields to change.'), errors: [400, 404, 409, 504],
 });
 op('delete', `${REST}/roster/{jid}`, {
-  tag: R, contract: 'R4', session: true, summary: 'Remove a contact', params: [jidP], errors: [400, 404, 504],
+  tag: R, contract: 'R4', session: true, summary: 'Remove a contact', description: 'Roster set `subscription="remove"`; 404 `RosterItemNotFound` when absent.', params: [jidP], errors: [400, 404, 504],
 });
 
 // ---- 1.6 Group chat ---------------------------------------------------------------------------
@@ -358,7 +372,7 @@ op('delete', `${REST}/roster/{jid}`, {
 const G = 'Group chat';
 op('get', `${REST}/groupchat/messages`, {
   tag: G, contract: 'G1', session: true, summary: 'Search a room archive (XEP-0313)',
-  description: 'MAM query addressed to the room, conversations split on an idle gap. Keywords via XEP-0431 when the room offers it, else filtered on the page. Without `room`: the rooms joined in this session (first page of each, no `first`/`last`). Paged with RSM like GET /chat/messages (`first`, `last`, `complete` in the answer).',
+  description: 'MAM query addressed to the room, conversations split on a 10-minute idle gap or 60 minutes of length. Keywords via XEP-0431 when the room offers it, else filtered on the page (a page may hold fewer than `max` matches). Without `room`: the rooms joined in this session (first page of each, `before`/`after` ignored, no `first`/`last`). 404 `RoomNotFoundException` for an unknown room. Paged with RSM like GET /chat/messages (`first`, `last`, `complete` in the answer).',
   params: [
     inQuery('keywords', 'Free-text search.'), dateParam('start', 'Earliest message'), dateParam('end', 'Latest message'),
     inQuery('room', 'Room local part.'),
@@ -368,14 +382,14 @@ op('get', `${REST}/groupchat/messages`, {
 });
 op('get', `${REST}/groupchat/rooms`, {
   tag: G, contract: 'G2', session: true, summary: 'List rooms',
-  description: '`disco#items` of the MUC service (public rooms; `type=all` behaves as `public` for a normal client), each filled by the room\'s `disco#info`.',
+  description: '`disco#items` of the MUC service (public rooms; `type=all` behaves as `public` for a normal client), each filled by the room\'s `disco#info` (at most 100 rooms; affiliation lists left empty). 404 `MUCServiceNotFoundException` when the service cannot be reached.',
   params: [serviceName, inQuery('type', '`public` (default) or `all`; any other value gives an empty list.', str(null, { default: 'public' })),
     inQuery('search', 'Case-insensitive substring of the room name or natural name.'),
     inQuery('expandGroups', 'Accepted for compatibility (no groups exist over XMPP).', bool())],
   ok: json(ref('MUCRoomEntities')), errors: [400, 404, 501, 504],
 });
 op('get', `${REST}/groupchat/room/{roomName}`, {
-  tag: G, contract: 'G3', session: true, summary: 'Get a room', description: 'From the room\'s `disco#info` (and affiliation lists when the caller may read them).',
+  tag: G, contract: 'G3', session: true, summary: 'Get a room', description: 'From the room\'s `disco#info` (and affiliation lists when the caller may read them). 404 `RoomNotFoundException` for an unknown room.',
   params: [roomName, serviceName, inQuery('expandGroups', 'Accepted for compatibility.', bool())],
   ok: json(ref('MUCRoomEntity')), errors: [400, 404, 501, 504],
 });
@@ -389,26 +403,26 @@ op('get', `${REST}/groupchat/room/{roomName}/occupants`, {
 });
 op('get', `${REST}/groupchat/room/{roomName}/chathistory`, {
   tag: G, contract: 'G6', session: true, summary: 'Get a room\'s recent history',
-  description: 'XEP-0313 MAM on the room where supported, otherwise the discussion history the room sends on join. Paged with RSM (`before`, `after`, `max`; `first`, `last`, `complete` in the answer).',
+  description: 'XEP-0313 MAM on the room where supported (the last `max` messages), otherwise the messages the session saw in the joined room (its discussion history on entering included; `{"message":[]}` for a room not joined). Paged with RSM (`before`, `after`, `max`; `first`, `last`, `complete` in the answer).',
   params: [roomName, serviceName, ...rsmParams], ok: json(ref('MUCRoomMessageEntities')), errors: [400, 403, 404, 501, 504],
 });
 op('put', `${REST}/groupchat/room/{roomName}`, {
   tag: G, contract: 'G7', session: true, summary: 'Join a room',
-  description: 'XEP-0045 enter room with the user\'s nickname (vCard `FN` or username), waits for the self-presence; a newly created room is accepted as an instant room. Joined rooms are re-joined after a reconnect. 409 on a nickname conflict, 403 when banned or not a member.',
+  description: 'XEP-0045 enter room, waits for the self-presence; a newly created room is accepted as an instant room. A room already joined answers 200 at once. Joined rooms are re-joined after a reconnect. The room\'s error presence goes through the stanza-error table: 409 `conflict` (nickname in use); 403 `not-authorized` (password), `registration-required` (members only), `forbidden` (banned); 404 `item-not-found` (no such room, or locked); 503 `service-unavailable` (room full); 504 no answer. 400 for a bad nick/password/history or more than 64 rooms. The reference answered 400 for every join failure.',
   params: [roomName, serviceName, inQuery('nick', 'Nickname (default: vCard `FN`, else the username); a plain-text or `{"nick"}` body is read too.'),
-    inQuery('password', 'Room password.'), inQuery('history', 'Messages of discussion history to ask for (0..1000).', int())],
+    inQuery('password', 'Room password.'), inQuery('history', 'Messages of discussion history to ask for (0..1000); default: the room\'s.', int(null, { minimum: 0, maximum: 1000 }))],
   errors: [400, 403, 404, 409, 501, 503, 504],
 });
 op('delete', `${REST}/groupchat/room/{roomName}`, {
-  tag: G, contract: 'G8', session: true, summary: 'Leave a room', params: [roomName, serviceName], errors: [400, 501, 504],
+  tag: G, contract: 'G8', session: true, summary: 'Leave a room', description: 'Unavailable presence to room/nick. 400 `room not joined` when the room is not joined in this session.', params: [roomName, serviceName], errors: [400, 501],
 });
 op('post', `${REST}/groupchat/room/{roomName}`, {
   tag: G, contract: 'G9', session: true, summary: 'Post to a room',
-  description: 'Text, or a JSON object (Jive property `data`, `<body>` from its `body` member), always `type="groupchat"`. 400 when the room is not joined in this session.',
+  description: 'Text, or a JSON object (Jive property `data`, `<body>` from its `body` member), always `type="groupchat"`. 400 `room not joined` when the room is not joined in this session; 400 for an empty or non-UTF-8 body.',
   params: [roomName, serviceName], body: textBody('Text, or a JSON object.'), errors: [400, 403, 413, 501],
 });
 op('post', `${REST}/groupchat/room/{roomName}/{invitedJid}`, {
-  tag: G, contract: 'G10', session: true, summary: 'Invite someone to a room', description: 'XEP-0045 mediated invitation through the room; with `direct=true` also a XEP-0249 direct invitation. 400 when the room is not joined in this session.',
+  tag: G, contract: 'G10', session: true, summary: 'Invite someone to a room', description: 'XEP-0045 mediated invitation through the room; with `direct=true` also a XEP-0249 direct invitation. 400 `room not joined` when the room is not joined in this session; 400 for an invalid invitee or a reason that is not UTF-8 text or longer than 1 KiB.',
   params: [roomName, inPath('invitedJid', 'Bare JID (or username) of the invitee.'), serviceName, inQuery('direct', 'Also send a direct invitation (XEP-0249).', bool())], body: textBody('The reason (may be empty).', false), errors: [400, 403, 501],
 });
 
@@ -436,8 +450,8 @@ op('post', `${REST}/presence`, {
 const U = 'Users';
 op('get', `${REST}/users`, {
   tag: U, contract: 'U1', session: true, summary: 'Search users',
-  description: 'The caller and their roster contacts (no XEP-0055 directory search: Prosody\'s mod_vjud cannot see vCards stored by vcard_legacy). `search` matches usernames by substring. Other users\' properties are never returned.',
-  params: [inQuery('search', 'Substring of the username.'), inQuery('propertyKey', 'Property name filter (caller\'s data only).'), inQuery('propertyValue', 'Exact property value (with `propertyKey`).')],
+  description: 'The caller and their roster contacts (no XEP-0055 directory search: Prosody\'s mod_vjud cannot see vCards stored by vcard_legacy). `username` is the local part for contacts on the gateway\'s domain, else the bare JID; `name` the roster name. `search` is a case-sensitive substring of `username`. Only the caller\'s entry carries `properties`.',
+  params: [inQuery('search', 'Substring of the username.'), inQuery('propertyKey', 'Property name filter, SQL `LIKE` wildcards `%` `_` (caller\'s data only).'), inQuery('propertyValue', 'Exact property value (with `propertyKey`).')],
   ok: json(ref('UserEntities')), errors: [504],
 });
 op('get', `${REST}/user`, {
@@ -446,7 +460,7 @@ op('get', `${REST}/user`, {
 });
 op('put', `${REST}/user`, {
   tag: U, contract: 'U3', session: true, summary: 'Update the caller',
-  description: '`password` → XEP-0077 password change; `name`/`email`/`vcard` → vCard; `properties` replace the property store only when present. Renaming is not possible over XMPP (400).',
+  description: '`password` → XEP-0077 password change (done last); `vcard` (base64) replaces the vCard, `name`/`email` are merged into it (`""` removes the field); `properties` replace the property store only when present. A `username` other than the caller (in any case) answers 400: renaming is not possible over XMPP.',
   body: jsonBody(ref('UserEntity'), 'Fields to change.'), errors: [400, 404, 409, 504],
 });
 op('delete', `${REST}/user`, {
@@ -457,19 +471,19 @@ const groupsBody = jsonBody(ref('UserGroupsEntity'), 'Group names.');
 op('get', `${REST}/user/groups`, {
   tag: U, contract: 'U5', session: true, summary: 'The caller\'s groups', description: 'The distinct group names of the caller\'s roster.', ok: json(ref('UserGroupsEntity')), errors: [504],
 });
-op('post', `${REST}/user/groups`, { tag: U, contract: 'U6', session: true, summary: 'Join groups', description: 'Server groups cannot be managed over XMPP: 501 `not supported`.', body: groupsBody, errors: [501] });
-op('delete', `${REST}/user/groups`, { tag: U, contract: 'U7', session: true, summary: 'Leave groups', description: '501 `not supported`.', body: groupsBody, errors: [501] });
-op('post', `${REST}/user/groups/{groupName}`, { tag: U, contract: 'U8', session: true, summary: 'Join a group', description: '501 `not supported`.', params: [inPath('groupName', 'Group name.')], errors: [501] });
-op('delete', `${REST}/user/groups/{groupName}`, { tag: U, contract: 'U9', session: true, summary: 'Leave a group', description: '501 `not supported`.', params: [inPath('groupName', 'Group name.')], errors: [501] });
+op('post', `${REST}/user/groups`, { tag: U, contract: 'U6', summary: 'Join groups', description: 'Server groups cannot be managed over XMPP: always 501 `not supported` (`NotAllowedException`); no session is opened.', body: { ...groupsBody, required: false }, errors: [501] });
+op('delete', `${REST}/user/groups`, { tag: U, contract: 'U7', summary: 'Leave groups', description: 'Always 501 `not supported`.', body: { ...groupsBody, required: false }, errors: [501] });
+op('post', `${REST}/user/groups/{groupName}`, { tag: U, contract: 'U8', summary: 'Join a group', description: '501 `not supported`.', params: [inPath('groupName', 'Group name.')], errors: [501] });
+op('delete', `${REST}/user/groups/{groupName}`, { tag: U, contract: 'U9', summary: 'Leave a group', description: '501 `not supported`.', params: [inPath('groupName', 'Group name.')], errors: [501] });
 op('get', `${REST}/config/global`, {
-  tag: U, contract: 'U10', public: true, summary: 'Gateway version', ok: json(ref('GlobalConfig')),
+  tag: U, contract: 'U10', public: true, summary: 'Gateway version', description: '`version`, `about`, `domain`, plus `server` (XEP-0092 name and version of the XMPP server) once a GET /config/properties call has fetched it (cached 10 minutes).', ok: json(ref('GlobalConfig')),
 });
 op('get', `${REST}/config/properties`, {
-  tag: U, contract: 'U11', session: true, summary: 'Everything about the caller, flattened', ok: json(ref('ConfigProperties')), errors: [504],
+  tag: U, contract: 'U11', session: true, summary: 'Everything about the caller, flattened', description: '`domain`, `vcard` (when one exists), `username`, `name` (FN, else the username), `email`, every caller property as a top-level key, and `groups` from the roster; never another user\'s properties.', ok: json(ref('ConfigProperties')), errors: [504],
 });
 op('post', `${REST}/config/properties`, {
   tag: U, contract: 'U12', session: true, summary: 'Set some of the caller\'s properties',
-  description: '`name`, `email`, `vcard` go to the vCard; other names to the property store. Reserved authentication keys (`totp.*`, `webauthn-*`, `vapid.*`, `webpush.*`, `ip_address`) are ignored.',
+  description: '`name`, `email`, `vcard` (base64) go to the vCard; other names are merged into the property store (others untouched). Reserved keys (`totp.*`, `webauthn*`, `vapid.*`, `webpush.*`, `ip_address`) and empty names are skipped. A body that is not such an array answers **400 with an empty body** (not the ErrorResponse).',
   body: { description: 'A JSON array of `{"name","value"}` (read as text, any Content-Type).', required: true, content: { 'application/json': { schema: arr(ref('PropertyNameValue')) } } },
   errors: [400, 504],
 });
@@ -483,12 +497,12 @@ op('get', `${REST}/webpush/vapidkey`, {
 });
 op('put', `${REST}/webpush/subscribe/{resource}`, {
   tag: W, contract: 'W2', summary: 'Store a push subscription',
-  description: 'Replaces the caller\'s older subscriptions of the same `resource`; beyond `push.max_subscriptions` the oldest goes. The endpoint must be https and the keys valid.',
+  description: 'Replaces the caller\'s older subscriptions of the same `resource`; beyond `push.max_subscriptions` the oldest goes. 400 when the endpoint is not https, resolves to a private address or does not resolve, the keys are invalid, or the resource is invalid; 503 when web push is not configured.',
   params: [inPath('resource', 'Free tag naming the app/device (e.g. `simple-app`).')],
-  body: jsonBody(ref('PushSubscription'), '`JSON.stringify(pushSubscription)`.'), errors: [400, 503],
+  body: jsonBody(ref('PushSubscription'), '`JSON.stringify(pushSubscription)`.'), errors: [400, 500, 503],
 });
 op('delete', `${REST}/webpush/subscribe/{resource}`, {
-  tag: W, extension: true, summary: 'Delete push subscriptions of a resource', params: [inPath('resource', 'The tag used at subscription.')], errors: [404, 503],
+  tag: W, extension: true, summary: 'Delete push subscriptions of a resource', description: '404 `no such subscription` when the caller has none for `resource`.', params: [inPath('resource', 'The tag used at subscription.')], errors: [400, 404, 500, 503],
 });
 op('get', `${REST}/webpush/subscriptions`, {
   tag: W, extension: true, summary: 'The caller\'s own push subscriptions', description: 'Keys are never returned.', ok: json(ref('PushSubscriptionList')), errors: [503],
@@ -497,18 +511,21 @@ op('get', `${REST}/webpush/subscribers`, {
   tag: W, contract: 'W3', summary: 'Contacts with push subscriptions', description: 'Users of the caller\'s roster with at least one subscription.', ok: json(ref('UserEntities')), errors: [503],
 });
 op('post', `${REST}/webpush/notify/{target}`, {
-  tag: W, contract: 'W4', summary: 'Push a notification', description: 'Allowed to roster contacts (any user for `push.admins`). `token` is set by the gateway: a restricted token for POST /webpush/action.',
-  params: [inPath('target', 'Username of the recipient.')], body: jsonBody(ref('NotificationEntity'), 'The notification.'), errors: [400, 403, 404, 503],
+  tag: W, contract: 'W4', summary: 'Push a notification', description: 'Allowed to roster contacts (any user for `push.admins`; 403 `the target is not in your roster` otherwise). `token` is set by the gateway: a restricted token for POST /webpush/action. 200 when a push service accepted it, 202 when it is queued for a retry; 400 when the target has no subscription or no push service accepted it; 502 when the XMPP server refused the roster request.',
+  params: [inPath('target', 'Username of the recipient.')], body: jsonBody(ref('NotificationEntity'), 'The notification.'), errors: [400, 403, 502, 503],
+  more: { 202: { description: 'Queued (empty body): no push service accepted it yet, but one asked to retry later.' } },
 });
 op('post', `${REST}/webpush/message/{target}`, {
-  tag: W, contract: 'W5', summary: 'Push a text message', description: 'A notification from the caller with the text as body and a Reply action.',
-  params: [inPath('target', 'Username of the recipient.')], body: textBody('The message text.'), errors: [400, 403, 404, 503],
+  tag: W, contract: 'W5', summary: 'Push a text message', description: 'A notification from the caller with the text as body and a Reply action; statuses as POST /webpush/notify/{target}.',
+  params: [inPath('target', 'Username of the recipient.')], body: textBody('The message text.'), errors: [400, 403, 502, 503],
+  more: { 202: { description: 'Queued (empty body): no push service accepted it yet, but one asked to retry later.' } },
 });
 op('post', `${REST}/webpush/action`, {
   tag: W, contract: 'W6', summary: 'Notification click or reply',
   security: [{ bearerAuth: [] }, { rawToken: [] }, { basicAuth: [] }, { pushActionToken: [] }],
   description: 'Sent by the service worker with the restricted token of the push payload (it may only answer the push\'s sender). Only `action: "webpush.message"` with `data` and `value` does anything (W5 from the caller to `data`); anything else answers 400.',
-  body: jsonBody(ref('NotificationActionEntity'), '`{"data","action","value"}`.'), errors: [400, 401, 403, 404, 503],
+  body: jsonBody(ref('NotificationActionEntity'), '`{"data","action","value"}`.'), errors: [400, 401, 403, 502, 503],
+  more: { 202: { description: 'Queued (empty body): no push service accepted it yet, but one asked to retry later.' } },
 });
 
 // ---- the document itself ------------------------------------------------------------------------
@@ -528,8 +545,8 @@ const jidObj = ref('JIDEntity');
 const schemas = {
   ErrorResponse: obj({
     resource: str('Human-readable text (the contract puts the detail here).'),
-    message: str('`Exception` for API errors; the HTTP reason (`Not Found`, `Method Not Allowed`...) for routing errors.'),
-    exception: str('Java-style class name derived from the status: `IllegalArgumentException` (400), `UnauthorizedException` (401), `ForbiddenException` (403), `NotFoundException` (404), `ConflictException` (409), `PayloadTooLargeException` (413), `TooManyRequestsException` (429), `XMPPException` (502), `ServiceUnavailableException` (503), `TimeoutException` (504), `NotAllowedException` (501 not supported).'),
+    message: str('`Exception` for API errors; the HTTP reason (`Not Found`, `Method Not Allowed`...) for routing errors. A few calls answer the reference\'s text here instead (then `resource` is the subject): group chat 404 (`Chat room does not exist or is not accessible.`, `Chat service does not exist or is not accessible.`), roster 404 `Roster Item could not deleted`, 409 `Could not create roster item`, 400 `JID is null`.'),
+    exception: str('Java-style class name, mostly derived from the status: `IllegalArgumentException` (400), `UnauthorizedException` (401), `ForbiddenException` (403), `NotFoundException` (404), `ConflictException` (409), `PayloadTooLargeException` (413), `TooManyRequestsException` (429), `XMPPException` (502), `ServiceUnavailableException` (503), `TimeoutException` (504), `Exception` for any other status (501, 410). U6–U9 answer `NotAllowedException` (501). Some calls name the reference\'s class: `RoomNotFoundException`, `MUCServiceNotFoundException` (404, group chat), `RosterItemNotFound` (404), `UserAlreadyExistsException` (409, roster).'),
   }, { required: ['resource', 'message', 'exception'], description: 'The contract\'s error body (§0.6).' }),
   TokenEntity: obj({
     token: str('Access token (HS256 JWT: sub, aud, permissions, iat, exp, iss, jti).'),
@@ -595,7 +612,8 @@ const schemas = {
   NodeEntity: obj({ id: str(), name: str(), description: str(), owners: arr(str()) }, { required: ['id'] }),
   NodeEntities: obj({ nodes: arr(ref('NodeEntity')) }, { required: ['nodes'] }),
   MUCRoomEntity: obj({
-    roomName: str(), naturalName: str(), description: str(), subject: str(), password: str('Omitted when none (never disclosed over XMPP).'),
+    roomName: str(), naturalName: str(), description: str(), subject: str(),
+    passwordProtected: bool('Gateway extension: the room needs a password (`muc_passwordprotected`). The password itself is never output (the reference had `password`).'),
     creationDate: epochMs('epoch ms; omitted when unknown'), modificationDate: epochMs('epoch ms; omitted when unknown'),
     maxUsers: int(), persistent: bool(), publicRoom: bool(), registrationEnabled: bool(), canAnyoneDiscoverJID: bool(),
     canOccupantsChangeSubject: bool(), canOccupantsInvite: bool(), canChangeNickname: bool(), logEnabled: bool(),
@@ -639,9 +657,16 @@ const schemas = {
     property: arr(ref('BookmarkProperty'), 'Runtime name `property` (the reference\'s Swagger says `properties`).'), propertyNames: arr(str()),
   }),
   Bookmarks: obj({ bookmark: arr(ref('Bookmark')) }, { required: ['bookmark'] }),
-  UploadSlot: obj({ get: str('Download URL'), put: str('Upload URL'), headers: obj({}, { additional: str(), description: 'Headers to send with the PUT (Authorization, Cookie, Expires), when the slot has any.' }) }, { required: ['get', 'put'] }),
-  LinkPreview: obj({ image: str(), descriptionShort: str(), title: str() }),
-  GlobalConfig: obj({ version: str(), about: str(null, { const: 'SparkWeb' }) }, { required: ['version', 'about'], additional: true }),
+  UploadSlot: obj({ get: str('Download URL'), put: str('Upload URL'), headers: obj({}, { additional: str(), description: 'Extension. Present only when the slot\'s `<put>` carries `<header>` elements; holds only `Authorization`, `Cookie`, `Expires` (names as the service wrote them). Send them with the PUT.' }) }, { required: ['get', 'put'] }),
+  LinkPreview: obj({
+    image: str('`og:image`, else `twitter:image`, else the first `<img src>` per `quality`; absolute http(s) URL.'),
+    descriptionShort: str('`og:description`, else `twitter:description`, else `<meta name="description">`.'),
+    title: str('`og:title`, else `twitter:title`, else `<title>`.'),
+  }, { description: 'Every key is omitted when not found (`{}` for a page that is not HTML).' }),
+  GlobalConfig: obj({
+    version: str('Gateway version.'), about: str(null, { const: 'SparkWeb' }), domain: str('XMPP domain. Extension.'),
+    server: obj({ name: str(), version: str() }, { description: 'XEP-0092 software version of the XMPP server; present once a GET /config/properties call fetched it. Extension.' }),
+  }, { required: ['version', 'about'], additional: true }),
   ConfigProperties: obj({
     domain: str(), vcard: str(), username: str(), name: str(), email: str(),
     groups: arr(obj({ group: str(), members: arr(obj({ username: str(), name: str() })) })),
@@ -712,6 +737,7 @@ const responses = {
   E409: errorResponse('Conflict (`conflict`: exists already, nickname in use).'),
   E413: errorResponse('Request body larger than `http.max_body`, or a stanza too large.'),
   E429: errorResponse('Rate-limited.', { 'Retry-After': { description: 'Seconds to wait.', schema: int() } }),
+  E500: errorResponse('The gateway\'s own database failed (`storage failure`).'),
   E501: errorResponse('Not supported: `feature-not-implemented`, not possible over XMPP, or the server has no such service (`<muc|pubsub|upload> service not available on this server`).'),
   E502: errorResponse('The XMPP server failed (`internal-server-error`, `undefined-condition`, `redirect`, any other condition) or the connection to it broke.'),
   E503: errorResponse('Unavailable: `service-unavailable` or `resource-constraint` from the XMPP server, the session ended or its connection was lost while waiting (`xmpp session closed`, `xmpp connection lost`), or a gateway limit / missing store.'),
