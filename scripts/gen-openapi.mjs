@@ -139,7 +139,7 @@ op('post', `${REST}/webauthn/register/start/{username}`, {
   description: 'Verifies the password (creating the account when in-band registration is allowed and it does not exist) and answers WebAuthn creation options. Existing passkeys are listed in `excludeCredentials` and kept.',
   params: [inPath('username', 'Local part of the user\'s JID.')],
   body: textBody('The user\'s password.'),
-  ok: json(ref('WebAuthnCreationOptions')), errors: [400, 401, 429, 502, 503, 504],
+  ok: json(ref('WebAuthnCreationOptions')), errors: [400, 401, 429, 500, 502, 503, 504],
 });
 op('post', `${REST}/webauthn/register/finish/{username}`, {
   tag: A, contract: 'A5', public: true, summary: 'Finish a passkey enrolment',
@@ -151,7 +151,7 @@ op('post', `${REST}/webauthn/authenticate/start/{username}`, {
   tag: A, contract: 'A6', public: true, security: OPTIONAL_TOKEN, summary: 'Start a passkey login, or refresh a token',
   description: 'With a valid access token of `{username}` in `Authorization` answers a new token (refresh branch, `TokenEntity`); otherwise (no header, or `Authorization: null`) a WebAuthn challenge (`WebAuthnRequestOptions`, `allowCredentials` always an array).',
   params: [inPath('username', 'Local part of the user\'s JID.')],
-  ok: json({ oneOf: [ref('WebAuthnRequestOptions'), ref('TokenEntity')] }), errors: [400, 429, 503],
+  ok: json({ oneOf: [ref('WebAuthnRequestOptions'), ref('TokenEntity')] }), errors: [400, 429, 500, 503],
 });
 op('post', `${REST}/webauthn/authenticate/finish/{username}`, {
   tag: A, contract: 'A7', public: true, summary: 'Finish a passkey login',
@@ -174,14 +174,14 @@ op('post', `${REST}/totp/register/{username}`, {
   description: 'Verifies the password and answers the QR code (drawn by the gateway, never by a third party). Enrolling again keeps the secret.',
   params: [inPath('username', 'Local part of the user\'s JID.')],
   body: textBody('The user\'s password.'),
-  ok: json(ref('TOTPEntity')), errors: [400, 401, 429, 502, 503, 504],
+  ok: json(ref('TOTPEntity')), errors: [400, 401, 429, 500, 502, 503, 504],
 });
 op('post', `${REST}/totp/authenticate/{username}/{code}`, {
   tag: A, contract: 'A9', public: true, security: OPTIONAL_TOKEN, summary: 'TOTP login',
-  description: 'RFC 6238 (SHA-1, 30 s, 6 digits, ±1 step, each step once). With `auth.totp_single_factor = false` (default) the body must be the password, or empty with a valid access token of the same user in `Authorization` (step-up); a code alone answers 401.',
+  description: 'RFC 6238 (SHA-1, 30 s, 6 digits, ±1 step, each step once; a wrong or re-used code answers 400 `TOTP authentication failed`, a code that is not 6 digits 400). With `auth.totp_single_factor = false` (default) the body must be the password, or empty with a valid access token of the same user in `Authorization` (step-up); a code alone answers 401.',
   params: [inPath('username', 'Local part of the user\'s JID.'), inPath('code', 'The 6-digit code.', str(null, { pattern: '^[0-9]{6}$' }))],
   body: textBody('The password (or empty, see above).', false),
-  ok: json(ref('TokenEntity')), errors: [400, 401, 429, 502, 503, 504],
+  ok: json(ref('TokenEntity')), errors: [400, 401, 429, 500, 502, 503, 504],
 });
 
 // ---- Events (SSE) --------------------------------------------------------------------------
@@ -404,7 +404,7 @@ op('get', `${REST}/groupchat/room/{roomName}/occupants`, {
 op('get', `${REST}/groupchat/room/{roomName}/chathistory`, {
   tag: G, contract: 'G6', session: true, summary: 'Get a room\'s recent history',
   description: 'XEP-0313 MAM on the room where supported (the last `max` messages), otherwise the messages the session saw in the joined room (its discussion history on entering included; `{"message":[]}` for a room not joined). Paged with RSM (`before`, `after`, `max`; `first`, `last`, `complete` in the answer).',
-  params: [roomName, serviceName, ...rsmParams], ok: json(ref('MUCRoomMessageEntities')), errors: [400, 403, 404, 501, 504],
+  params: [roomName, serviceName, ...rsmParams, inQuery('keywords', 'Gateway extension: at most 256 bytes of text (400 otherwise); sent as XEP-0431 full-text search only when the room advertises it, otherwise ignored (no filtering here, unlike GET /groupchat/messages).')], ok: json(ref('MUCRoomMessageEntities')), errors: [400, 403, 404, 501, 504],
 });
 op('put', `${REST}/groupchat/room/{roomName}`, {
   tag: G, contract: 'G7', session: true, summary: 'Join a room',
@@ -460,8 +460,8 @@ op('get', `${REST}/user`, {
 });
 op('put', `${REST}/user`, {
   tag: U, contract: 'U3', session: true, summary: 'Update the caller',
-  description: '`password` → XEP-0077 password change (done last); `vcard` (base64) replaces the vCard, `name`/`email` are merged into it (`""` removes the field); `properties` replace the property store only when present. A `username` other than the caller (in any case) answers 400: renaming is not possible over XMPP.',
-  body: jsonBody(ref('UserEntity'), 'Fields to change.'), errors: [400, 404, 409, 504],
+  description: '`password` → XEP-0077 password change (done last); `vcard` (base64) replaces the vCard, `name`/`email` are merged into it (`""` removes the field); `properties` replace the property store only when present. A `username` other than the caller (in any case) answers 400: renaming is not possible over XMPP. More than 256 properties: 413; a vCard the server refuses to create: 409.',
+  body: jsonBody(ref('UserEntity'), 'Fields to change.'), errors: [400, 404, 409, 413, 504],
 });
 op('delete', `${REST}/user`, {
   tag: U, contract: 'U4', session: true, summary: 'Delete the caller\'s account', description: 'XEP-0077 account removal; the gateway\'s data for the user is dropped, tokens revoked, streams closed.',
@@ -483,9 +483,9 @@ op('get', `${REST}/config/properties`, {
 });
 op('post', `${REST}/config/properties`, {
   tag: U, contract: 'U12', session: true, summary: 'Set some of the caller\'s properties',
-  description: '`name`, `email`, `vcard` (base64) go to the vCard; other names are merged into the property store (others untouched). Reserved keys (`totp.*`, `webauthn*`, `vapid.*`, `webpush.*`, `ip_address`) and empty names are skipped. A body that is not such an array answers **400 with an empty body** (not the ErrorResponse).',
+  description: '`name`, `email`, `vcard` (base64) go to the vCard; other names are merged into the property store (others untouched). Reserved keys (`totp.*`, `webauthn*`, `vapid.*`, `webpush.*`, `ip_address`) and empty names are skipped. A body that is not such an array answers **400 with an empty body** (not the ErrorResponse); more than 256 properties after the merge: 413.',
   body: { description: 'A JSON array of `{"name","value"}` (read as text, any Content-Type).', required: true, content: { 'application/json': { schema: arr(ref('PropertyNameValue')) } } },
-  errors: [400, 504],
+  errors: [400, 413, 504],
 });
 
 // ---- 1.9 Web Push -----------------------------------------------------------------------------
