@@ -492,7 +492,7 @@ op('post', `${REST}/config/properties`, {
 
 const W = 'Web Push';
 op('get', `${REST}/webpush/vapidkey`, {
-  tag: W, contract: 'W1', summary: 'The VAPID public key', description: 'The gateway\'s application server key (one P-256 key pair, kept in the database).',
+  tag: W, contract: 'W1', summary: 'The VAPID public key', description: 'The gateway\'s application server key (one P-256 key pair, kept in the database). 404 `public key not found` when web push is not configured (the other Web Push calls answer 503 then).',
   ok: json(ref('PublicKey')), errors: [404],
 });
 op('put', `${REST}/webpush/subscribe/{resource}`, {
