@@ -144,3 +144,45 @@ export function machineNote() {
 
 export const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 export const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+
+/** Key figures of a scenario, kept in results/<name>.json for the summary. */
+export function saveFigures(name, obj) {
+  const dir = path.join(benchDir, 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify({ at: new Date().toISOString(), ...obj }, null, 1)}\n`);
+}
+
+/** results/summary.md: the issue's targets beside the latest figures of each scenario. */
+export function writeSummary(note) {
+  const dir = path.join(benchDir, 'results');
+  const load = (n) => { try { return JSON.parse(fs.readFileSync(path.join(dir, `${n}.json`), 'utf8')); } catch { return null; } };
+  const sc = load('scale'), la = load('latency'), cm = load('cm'), fo = load('fanout');
+  const num = (x) => Number(x);
+  const verdict = (ok) => (ok === null ? 'n/a' : ok ? 'met' : '**missed**');
+  const rows = [];
+  if (sc) {
+    rows.push(['gateway memory per user, plain upstream', '≤ 16 KiB', `${sc.plainKiB} KiB at ${sc.plainUsers} users`, verdict(num(sc.plainKiB) <= 16), sc.at]);
+    if (sc.tlsKiB) rows.push(['gateway memory per user, STARTTLS upstream', '(none)', `${sc.tlsKiB} KiB at ${sc.tlsUsers} users`, '', sc.at]);
+    rows.push(['gateway CPU per idle user', '(none)', `${sc.idleCpu} µs per second per user`, '', sc.at]);
+    rows.push(['login rate', '(none)', `${sc.loginRate} logins/s (last plain step)`, '', sc.at]);
+  }
+  if (la) {
+    const r1000 = la.rows.find((r) => String(r[0]) === '1000'), rmax = la.rows.find((r) => r[0] === 'max');
+    if (r1000) {
+      rows.push(['latency added at 1,000 msg/s, p50', '≤ 0.5 ms', `${r1000[1]} ms (gateway ${la.gw1000.p50.toFixed(2)}, direct ${la.direct1000.p50.toFixed(2)})`, verdict(num(r1000[1]) <= 0.5), la.at]);
+      rows.push(['latency added at 1,000 msg/s, p99', '≤ 2 ms', `${r1000[2]} ms (gateway ${la.gw1000.p99.toFixed(2)}, direct ${la.direct1000.p99.toFixed(2)})`, verdict(num(r1000[2]) <= 2), la.at]);
+    }
+    if (rmax) rows.push(['max throughput, gateway / direct', '≥ 0.9×', `${rmax[3]}× (${la.gwMax?.toFixed(0)} vs ${la.directMax?.toFixed(0)} msg/s)`, verdict(num(rmax[3]) >= 0.9), la.at]);
+  }
+  if (cm) {
+    for (const r of cm.rows.filter((x) => x[1] === 'Prosody' && x[0] !== 'direct c2s (reference)'))
+      rows.push([`${r[0]} memory per session, Sparkgate vs Prosody`, '≤ 1/4 of Prosody', `Sparkgate: not built; Prosody ${r[5]} KiB/session, p50 ${r[8]} ms`, 'N/A (no Sparkgate CM)', cm.at]);
+  }
+  if (fo) {
+    const m = fo.rows.at(-1);
+    rows.push([`fan-out, one user with ${fo.streams} streams`, '(none)', `${m[5]} events/s delivered (${m[4]} msg/s), p50 ${m[6]} ms`, '', fo.at]);
+  }
+  const md = ['| figure | target | measured | verdict | run |', '|---|---|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  fs.writeFileSync(path.join(dir, 'summary.md'), `# Benchmark summary\n\n${note}\n\n${md}\n`);
+  console.log(`\n${md}\n`);
+}

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { startProsody } from '../tests/harness/prosody.mjs';
 import { startGateway } from '../tests/harness/gateway.mjs';
 import {
-  Loadgen, benchDir, buildLoadgen, cpuMs, delay, ensureFdLimit, f1, f2, fdCount, machineNote,
+  Loadgen, saveFigures, writeSummary, benchDir, buildLoadgen, cpuMs, delay, ensureFdLimit, f1, f2, fdCount, machineNote,
   makeAccounts, repoRoot, rssKiB, writeResults,
 } from './lib.mjs';
 
@@ -41,7 +41,7 @@ const GW_BIN = process.env.SPARKGATE_BIN || path.join(repoRoot, 'build', 'sparkg
 const NOTE = machineNote();
 
 const maxUsers = Math.max(...(want('scale') ? SCALE_USERS : [0]), ...(want('scale') ? TLS_USERS : [0]),
-  want('latency') ? 2 * LAT_USERS : 0, want('cm') ? 3 * CM_SESSIONS + 2 : 0, 4);
+  want('latency') ? 2 * LAT_USERS : 0, want('cm') ? CM_SESSIONS + 2 : 0, 4);
 await makeAccounts(path.join(DATA, 'data'), DOMAIN, maxUsers);
 const LOADGEN = buildLoadgen();
 
@@ -111,6 +111,9 @@ async function scale() {
       console.error(e);
     });
   }
+  const plain = rows.filter((r) => r[0] === 'plain').at(-1), tlsRow = rows.filter((r) => r[0] === 'STARTTLS').at(-1);
+  saveFigures('scale', { plainUsers: plain?.[1], plainKiB: plain?.[7], tlsUsers: tlsRow?.[1], tlsKiB: tlsRow?.[7],
+    idleCpu: plain?.[9], loginRate: plain?.[4], stopReason });
   writeResults('scale', 'Scale: users with a live upstream session and one SSE stream',
     `${NOTE}\n\nUsers are added in steps on the same gateway (logins ${CONC} in flight, then one SSE stream each). ` +
     `RSS per user = (gateway RSS after the step − RSS before the first login) / users; ` +
@@ -153,6 +156,8 @@ async function latency() {
     const g = res[`rest${rate}`], d = res[`c2s${rate}`];
     return [rate || 'max', f2(g.p50 - d.p50), f2(g.p99 - d.p99), f2(g.per_s / d.per_s)];
   });
+  saveFigures('latency', { users: LAT_USERS, rows: ratioRows, gw1000: res.rest1000, direct1000: res.c2s1000,
+    gwMax: res.rest0?.per_s, directMax: res.c2s0?.per_s });
   writeResults('latency', 'Latency and throughput: REST POST → recipient SSE vs direct c2s',
     `${NOTE}\n\n${LAT_USERS} gateway users (one SSE stream each) and ${LAT_USERS} other users as direct c2s clients on the same Prosody. ` +
     `Message k goes from user k mod N to user k+1 mod N; its body carries the send time (monotonic clock of the load generator), ` +
@@ -167,25 +172,24 @@ async function latency() {
 /* ---- 3. connection managers: Prosody's mod_bosh / mod_websocket (Sparkgate: not built) ---- */
 async function cm() {
   const rows = [];
-  await withStack({ gateway: false }, async ({ prosody, lg }) => {
-    let first = 0;
-    // direct c2s first, as the reference for Prosody's own per-session memory
-    for (const mode of ['c2s', 'bosh', 'ws']) {
+  // a fresh Prosody per transport: memory freed by one would be reused by the next.
+  // Direct c2s first, as the reference for Prosody's own per-session memory.
+  for (const mode of ['c2s', 'bosh', 'ws']) {
+    await withStack({ gateway: false }, async ({ prosody, lg }) => {
       await settle();
       const p0 = rssKiB(prosody.pid);
-      const r = await lg.cmd(`${mode} ${first} ${CM_SESSIONS} ${CONC}`, loginTimeout(CM_SESSIONS));
-      first += CM_SESSIONS;
+      const r = await lg.cmd(`${mode} 0 ${CM_SESSIONS} ${CONC}`, loginTimeout(CM_SESSIONS));
       await settle();
       const p1 = rssKiB(prosody.pid);
       const rate = 100;
       const s = await lg.cmd(`send ${mode} ${rate} ${rate * SECS} 64`, SECS * 6000 + 60000);
       rows.push([mode === 'c2s' ? 'direct c2s (reference)' : mode === 'bosh' ? 'BOSH (XEP-0206)' : 'WebSocket (RFC 7395)',
         'Prosody', r.ok, r.failed, f1(r.ok / r.s), f1((p1 - p0) / Math.max(1, r.ok)), rate, s.received, f2(s.p50), f2(s.p99), f2(s.max)]);
-      if (mode !== 'c2s') rows.push([rows.at(-1)[0], 'Sparkgate', 'not built', '-', '-', '-', '-', '-', '-', '-', '-']);
       console.log(rows.at(-1).join(' '));
-      await lg.cmd(`close ${mode}`);
-    }
-  });
+      if (mode !== 'c2s') rows.push([rows.at(-1)[0], 'Sparkgate', 'not built', '-', '-', '-', '-', '-', '-', '-', '-']);
+    });
+  }
+  saveFigures('cm', { sessions: CM_SESSIONS, rows });
   writeResults('cm', 'Connection managers: BOSH and WebSocket sessions',
     `${NOTE}\n\nSparkgate has no BOSH or WebSocket connection manager yet, so its column reads "not built"; ` +
     `the load generator's BOSH and WebSocket clients take any host:port/path (\`--bosh\`, \`--ws\`) and can be pointed at one later. ` +
@@ -215,6 +219,7 @@ async function fanout() {
       await delay(1000);
     }
   });
+  saveFigures('fanout', { streams: STREAMS, rows });
   writeResults('fanout', 'Fan-out: one user with many SSE streams',
     `${NOTE}\n\nUser u0 has ${STREAMS} SSE streams (one from the login, ${STREAMS - 1} more with the same token); u1 sends REST messages to u0. ` +
     `Every stream receives every message; "events/s delivered" counts \`chatapi.chat\` events summed over the streams, latency is per stream copy.`,
@@ -229,5 +234,6 @@ for (const [name, fn] of [['scale', scale], ['latency', latency], ['cm', cm], ['
   console.log(`\n=== ${name} ===`);
   try { await fn(); } catch (e) { failed = true; console.error(`${name} failed:`, e); }
 }
+writeSummary(NOTE);
 console.log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s; results in ${path.relative(process.cwd(), path.join(benchDir, 'results'))}/`);
 if (failed) process.exitCode = 1;
