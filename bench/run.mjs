@@ -13,7 +13,7 @@ import { startProsody } from '../tests/harness/prosody.mjs';
 import { startGateway } from '../tests/harness/gateway.mjs';
 import {
   Loadgen, saveFigures, writeSummary, benchDir, buildLoadgen, cpuMs, delay, ensureFdLimit, f1, f2, fdCount, machineNote,
-  makeAccounts, repoRoot, rssKiB, writeResults,
+  makeAccounts, repoRoot, rssKiB, softFdLimit, writeResults,
 } from './lib.mjs';
 
 ensureFdLimit(200000);
@@ -77,9 +77,18 @@ const loginTimeout = (n) => 120000 + n * 50;
 async function scale() {
   const rows = [];
   let stopReason = '';
+  // The gateway holds two descriptors per user (SSE + XMPP) and every process here has the
+  // same RLIMIT_NOFILE, so that limit caps the users one gateway can take on this machine.
+  const fdCap = Math.floor((softFdLimit() - 200) / 2 / 100) * 100;
   for (const tls of [false, true]) {
-    const steps = tls ? TLS_USERS : SCALE_USERS;
+    let steps = tls ? TLS_USERS : SCALE_USERS;
     if (!steps.length) continue;
+    if (steps.some((n) => n > fdCap)) {
+      stopReason += ` Steps above ${fdCap} users (${steps.filter((n) => n > fdCap).join(', ')}) were not run: ` +
+        `the descriptor limit is ${softFdLimit()} per process (ulimit -n; the hard limit could not be raised here) and ` +
+        `the gateway needs two per user, so ${fdCap} users is the last step.`;
+      steps = [...steps.filter((n) => n < fdCap), fdCap];
+    }
     const top = Math.max(...steps);
     await withStack({ tls, src: top > 25000 ? 4 : 1 }, async ({ prosody, gw, lg }) => {
       await settle();
@@ -102,7 +111,7 @@ async function scale() {
           f2((cpu / secs) * 1000 / n), f2((pcpu / secs) * 1000 / n), fdCount(gw.pid)]);
         console.log(rows.at(-1).join(' '));
         if (failed > n / 100) {
-          stopReason = `stopped at ${n} users (${tls ? 'STARTTLS' : 'plain'}): ${failed} logins or streams failed`;
+          stopReason += ` stopped at ${n} users (${tls ? 'STARTTLS' : 'plain'}): ${failed} logins or streams failed`;
           break;
         }
       }
