@@ -168,6 +168,8 @@ export function writeSummary(note) {
   }
   if (la) {
     const r1000 = la.rows.find((r) => String(r[0]) === '1000'), rmax = la.rows.find((r) => r[0] === 'max');
+    const r100 = la.rows.find((r) => String(r[0]) === '100');
+    if (r100) rows.push(['latency added at 100 msg/s, p50 / p99 (no target; nothing saturated)', '(none)', `${r100[1]} / ${r100[2]} ms`, '', la.at]);
     if (r1000) {
       rows.push(['latency added at 1,000 msg/s, p50', '≤ 0.5 ms', `${r1000[1]} ms (gateway ${la.gw1000.p50.toFixed(2)}, direct ${la.direct1000.p50.toFixed(2)})`, verdict(num(r1000[1]) <= 0.5), la.at]);
       rows.push(['latency added at 1,000 msg/s, p99', '≤ 2 ms', `${r1000[2]} ms (gateway ${la.gw1000.p99.toFixed(2)}, direct ${la.direct1000.p99.toFixed(2)})`, verdict(num(r1000[2]) <= 2), la.at]);
