@@ -72,8 +72,14 @@ check-secrets:
 test: deps unit clang integration browser check-secrets
 	@echo "make test: unit (gcc), clang build, ASan+UBSan unit, integration and browser tests passed; no secret in the logs"
 
+# Benchmarks (bench/README.md): release gateway + Prosody + the C load generator, every scenario;
+# results in bench/results/. One scenario: node bench/run.mjs scale --users 5000. BENCH_ARGS passes
+# options, e.g. make bench BENCH_ARGS='--users 1000,5000'.
 bench: deps build
-	ulimit -n $$(ulimit -Hn); node bench/smoke.mjs
+	cmake -S bench/loadgen -B build-loadgen -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build-loadgen -j $(JOBS)
+	ulimit -Hn 200000 2>/dev/null; ulimit -n 200000 2>/dev/null || ulimit -n $$(ulimit -Hn); \
+	  node bench/run.mjs all $(BENCH_ARGS)
 
 fuzz:
 	CC=clang cmake -S . -B build-fuzz -DSG_FUZZ=ON -DSG_TESTS=OFF >/dev/null

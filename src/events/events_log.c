@@ -41,7 +41,12 @@ struct events_log {
     void *clock_data;
     struct events_sink *sinks;
     int delivering; /* nesting depth of fan-outs; detaches are deferred meanwhile */
+    size_t max_len; /* configured ring length; ring_len grows to it as events come */
 };
+
+/* Slots a new ring starts with: most users never hold many events, and 1,024 slots per user
+ * up front were 8 KiB of the gateway's memory per session (bench/README.md). */
+#define EVENTS__RING_START 16
 
 /* Process-wide: the next log serial and the defaults of events_log_new. Loop thread only. */
 static uint64_t next_serial;
@@ -97,7 +102,8 @@ void events_log_set_defaults(uint64_t max_age_ms, events_clock_cb *clock, void *
 struct events_log *events_log_new_opts(const struct events_log_opts *opts)
 {
     struct events_log *log = mem_calloc(1, sizeof(*log));
-    log->ring_len = opts->ring_len ? opts->ring_len : 1;
+    log->max_len = opts->ring_len ? opts->ring_len : 1;
+    log->ring_len = log->max_len < EVENTS__RING_START ? log->max_len : EVENTS__RING_START;
     log->ring = mem_calloc(log->ring_len, sizeof(*log->ring));
     log->base = take_serial() << 32;
     log->last_id = log->delivered_id = log->dropped_id = log->base;
@@ -175,9 +181,25 @@ static void sweep_sinks(struct events_log *log)
     }
 }
 
+/* Doubles the ring (up to max_len), oldest event first at slot 0. */
+static void grow(struct events_log *log)
+{
+    size_t n = log->ring_len * 2 < log->max_len ? log->ring_len * 2 : log->max_len;
+    struct event_rc **ring = mem_calloc(n, sizeof(*ring));
+    size_t old = oldest_index(log);
+    for (size_t i = 0; i < log->count; i++)
+        ring[i] = log->ring[(old + i) % log->ring_len];
+    mem_free(log->ring);
+    log->ring = ring;
+    log->ring_len = n;
+    log->head = log->count % n;
+}
+
 uint64_t events_log_push(struct events_log *log, const char *name, json_t *payload)
 {
     expire(log);
+    if (log->count == log->ring_len && log->ring_len < log->max_len)
+        grow(log);
     if (log->count == log->ring_len)
         drop_oldest(log);
     struct event_rc *e = mem_calloc(1, sizeof(*e));

@@ -145,6 +145,34 @@ static void resume_with_held_id_replays_exactly_what_followed(void **state)
     events_log_free(log);
 }
 
+/* The ring starts small and grows as events come (wrapping first), up to ring_len. */
+static void ring_grows_in_order_up_to_its_length(void **state)
+{
+    (void)state;
+    struct events_log *log = log_new(100, 0);
+    uint64_t base = events_log_base(log);
+    push_n(log, 10);
+    uint64_t ids[128];
+    bool lost;
+    assert_int_equal(read_after(log, base + 5, ids, 128, &lost), 5); /* 6..10 */
+    push_n(log, 240); /* ids 1..250: grows through 16, 32, 64 to 100, then drops */
+    assert_int_equal(events_log_count(log), 100);
+    assert_int_equal(events_log_oldest_id(log), base + 151);
+    assert_int_equal(read_after(log, base + 150, ids, 128, &lost), 100);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(ids[i], base + 151 + (uint64_t)i);
+    events_log_free(log);
+    log = log_new(20, 0); /* a length that is not a power of two */
+    base = events_log_base(log);
+    push_n(log, 17);
+    assert_int_equal(events_log_count(log), 17);
+    push_n(log, 8); /* 1..25, keeps 6..25 */
+    assert_int_equal(events_log_oldest_id(log), base + 6);
+    assert_int_equal(read_after(log, base + 5, ids, 128, &lost), 20);
+    assert_int_equal(ids[19], base + 25);
+    events_log_free(log);
+}
+
 static void resume_at_the_ring_bound_and_one_past_it(void **state)
 {
     (void)state;
@@ -340,6 +368,7 @@ int main(void)
         cmocka_unit_test(resume_without_id_takes_over_undelivered_events),
         cmocka_unit_test(undelivered_events_dropped_before_any_stream_are_a_gap),
         cmocka_unit_test(ring_age_drops_old_events),
+        cmocka_unit_test(ring_grows_in_order_up_to_its_length),
         cmocka_unit_test(next_reports_lost_when_the_ring_moved_on),
         cmocka_unit_test(gap_payload_has_the_documented_shape),
     };
