@@ -28,6 +28,7 @@ const BASE_CSS = `
   color: var(--sg-fg, #1d2330); background: var(--sg-bg, #fff); border: 1px solid var(--sg-border, #d5d9e0);
   border-radius: var(--sg-radius, 8px); padding: var(--sg-pad, 0.75rem); min-width: 0; }
 :host([hidden]) { display: none; }
+[hidden] { display: none !important; }
 *, *::before, *::after { box-sizing: border-box; }
 h2 { font-size: 1.05em; margin: 0 0 0.5rem; }
 button, input, textarea, select { font: inherit; color: inherit; }
@@ -51,6 +52,7 @@ label { display: block; font-size: 0.9em; color: var(--sg-muted, #5b6473); margi
 .dot.dnd { background: var(--sg-dnd, #d93025); }
 .log { list-style: none; margin: 0; padding: 0.25rem; overflow-y: auto; height: var(--sg-log-height, 18rem);
   border: 1px solid var(--sg-border, #d5d9e0); border-radius: calc(var(--sg-radius, 8px) / 2); background: var(--sg-log-bg, #f7f8fa); }
+.log:empty::before { content: var(--sg-empty-text, "No messages yet."); display: block; padding: 0.5rem; color: var(--sg-muted, #5b6473); font-size: 0.9em; }
 .msg { margin: 0.3rem 0; max-width: 85%; padding: 0.35rem 0.6rem; border-radius: var(--sg-radius, 8px);
   background: var(--sg-theirs-bg, #fff); border: 1px solid var(--sg-border, #d5d9e0); overflow-wrap: anywhere; }
 .msg.mine { margin-left: auto; background: var(--sg-mine-bg, #dfe9ff); border-color: transparent; }
@@ -258,12 +260,14 @@ export class SparkgateLogin extends SparkgateElement {
   }
 
   signedIn() {
+    if (this.hasAttribute("hide-when-signed-in")) this.hidden = true;
     this.$("form").hidden = true;
     this.$("signed-in").hidden = false;
     this.$("who").textContent = this.client.username || "";
   }
 
   signedOut() {
+    if (this.hasAttribute("hide-when-signed-in")) this.hidden = false;
     this.$("form").hidden = false;
     this.$("signed-in").hidden = true;
     this.$("totp").hidden = true;
