@@ -97,7 +97,10 @@ class SparkgateElement extends HTMLElement {
 
   _attach() {
     const c = this.client;
-    this.listen(c, "login", () => this.signedIn());
+    this.listen(c, "login", () => {
+      this.signedIn();
+      c.connect();
+    });
     this.listen(c, "logout", () => this.signedOut());
     this.subscribe(c);
     if (c.loggedIn) {

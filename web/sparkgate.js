@@ -187,6 +187,7 @@ export class Sparkgate {
         const had = this.token;
         this._load();
         if (had && !this.token) this._loggedOut("storage");
+        else if (!had && this.token) this._emit("login", { username: this.username }); // signed in in another tab
       });
     }
   }
