@@ -819,12 +819,35 @@ export class SparkgateRooms extends SparkgateElement {
       this.render();
       await this.client.joinRoom(name, this._query());
       this.$("message").textContent = "";
+      this._findNick(jid, name);
     } catch (err) {
       this.rooms.delete(this._roomJid(name));
       if (!this.rooms.has(this.current)) this.current = this.rooms.keys().next().value || "";
       this.render();
       this.$("message").textContent = `Could not join ${name}: ${errorText(err)}`;
     }
+  }
+
+  /** Our nick in a room: the occupant whose real JID is ours (G5), for "mine" styling. */
+  async _findNick(jid, name) {
+    try {
+      const { occupants = [] } = await this.client.roomOccupants(name, this._query());
+      const me = occupants.find((o) => bareJid(o.userAddress) === this.client.jid);
+      const r = this.rooms.get(jid);
+      if (me && r) {
+        r.nick = jidResource(me.jid);
+        if (jid === this.current) this.render();
+      }
+    } catch {
+      /* not known: the username is used as a guess */
+    }
+  }
+
+  _mine(r, nick) {
+    if (!nick) return false;
+    if (r.nick) return nick === r.nick;
+    const c = this.client;
+    return nick.toLowerCase() === (c.username || "").toLowerCase() || (!!c.profile?.name && nick === c.profile.name);
   }
 
   async _leave() {
@@ -874,7 +897,7 @@ export class SparkgateRooms extends SparkgateElement {
     if (!jid) return;
     const r = this._room(jid); // rooms joined from another tab of the session show up here too
     const nick = jidResource(d.from);
-    const m = { nick, body: d.body, time: Date.now(), mine: nick && nick === r.nick };
+    const m = { nick, body: d.body, time: Date.now() };
     r.messages.push(m);
     if (r.messages.length > 500) r.messages.shift();
     if (jid === this.current && this.$("tabs").childElementCount === this.rooms.size) this._appendMessage(m);
@@ -901,8 +924,9 @@ export class SparkgateRooms extends SparkgateElement {
   _appendMessage(m) {
     const log = this.$("log");
     const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-    log.append(h("li", { class: `msg ${m.nick ? "theirs" : "system"}` },
-      h("div", { class: "meta", text: m.nick || "room" }),
+    const mine = this._mine(this.rooms.get(this.current) || {}, m.nick);
+    log.append(h("li", { class: `msg ${!m.nick ? "system" : mine ? "mine" : "theirs"}` },
+      h("div", { class: "meta", text: mine ? `${m.nick} (you)` : m.nick || "room" }),
       h("p", { class: "body", text: m.body })));
     if (stick) log.scrollTop = log.scrollHeight;
   }

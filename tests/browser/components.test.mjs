@@ -259,6 +259,10 @@ test('group chat: join, post, leave with <sparkgate-rooms>', () => withLogs([gw]
   await a.press('sparkgate-rooms >> #text', 'Enter');
   await waitText(b, new RegExp(text), { selector: 'sparkgate-rooms' });
   await waitText(a, new RegExp(text), { selector: 'sparkgate-rooms' });
+  const side = (p) => p.evaluate((t) => [...document.querySelector('sparkgate-rooms').shadowRoot.querySelectorAll('.msg')]
+    .filter((e) => e.querySelector('.body').textContent === t).map((e) => e.classList.contains('mine')), text);
+  assert.deepEqual(await side(a), [true], 'ann sees her message once, as hers');
+  assert.deepEqual(await side(b), [false], 'ben sees it once, as someone else\'s');
   await screenshots(a, 'example-rooms');
   await b.click('sparkgate-rooms >> #leave');
   await waitText(a, /1 here/, { selector: 'sparkgate-rooms' });
