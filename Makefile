@@ -21,7 +21,8 @@ build:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Installs whatever Debian package is missing (needs root or sudo) and the npm packages.
+# Installs whatever Debian package is missing (needs root or sudo) and the npm packages (again
+# whenever package-lock.json is newer than the installed tree).
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -31,7 +32,7 @@ deps:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 	@command -v node >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get install -y nodejs npm; }
-	@[ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
+	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
 
 # Local Prosody (demo users alice, bob, carol with passwords alice-pass, ...) + the gateway.
 run: deps build

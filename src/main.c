@@ -32,6 +32,9 @@
 #ifndef SG_VERSION
 #define SG_VERSION "0.1.0"
 #endif
+#ifndef SG_DEFAULT_DOCS_ASSETS
+#define SG_DEFAULT_DOCS_ASSETS "node_modules/swagger-ui-dist"
+#endif
 #ifndef SG_DEFAULT_WEB_ROOT
 #define SG_DEFAULT_WEB_ROOT "web"
 #endif
@@ -379,6 +382,7 @@ static int app_start(struct app *app)
     app->sessions = session_mgr_new(&so);
 
     const char *web_root = config_str(cfg, "http.web_root");
+    const char *docs_assets = config_str(cfg, "http.docs_assets");
     struct http_server_opts ho = {
         .loop = &app->loop,
         .listen = config_str(cfg, "http.listen"),
@@ -387,6 +391,7 @@ static int app_start(struct app *app)
         .max_body = config_size(cfg, "http.max_body"),
         .cors_origins = config_str(cfg, "http.cors_origins"),
         .web_root = *web_root ? web_root : SG_DEFAULT_WEB_ROOT,
+        .docs_assets = *docs_assets ? docs_assets : SG_DEFAULT_DOCS_ASSETS,
     };
     app->http = http_server_new(&ho, err, sizeof(err));
     if (app->http == NULL) {
@@ -410,6 +415,9 @@ static int app_start(struct app *app)
     d->sse_ticket_ms = config_ms(cfg, "sse.ticket_lifetime");
     d->sse_max_tickets = (size_t)config_int(cfg, "sse.max_tickets");
     d->domain = config_str(cfg, "xmpp.domain");
+    d->muc_service = config_str(cfg, "xmpp.muc_service");
+    d->pubsub_service = config_str(cfg, "xmpp.pubsub_service");
+    d->upload_service = config_str(cfg, "xmpp.upload_service");
     d->store_password = config_bool(cfg, "vault.store_password");
     d->totp_single_factor = config_bool(cfg, "auth.totp_single_factor");
     d->totp_issuer = config_str(cfg, "auth.totp_issuer");

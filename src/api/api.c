@@ -1,5 +1,6 @@
 /* api.c: route registration and the API's own state. */
 #include "api/api_int.h"
+#include "api/xmpp_api.h"
 
 #include "core/map.h"
 #include "core/mem.h"
@@ -22,6 +23,14 @@ int api_register_all(struct api_deps *d)
         rc = api__push_register(d);
     if (rc == 0)
         rc = api__ticket_register(d);
+    if (rc == 0)
+        rc = api__pubsub_register(d);
+    if (rc == 0)
+        rc = api__bookmark_register(d);
+    if (rc == 0)
+        rc = api__users_register(d);
+    if (rc == 0)
+        rc = api__roster_register(d);
     return rc;
 }
 
@@ -31,6 +40,8 @@ void api_free(struct api_deps *d)
         return;
     api__webauthn_free(d);
     api__push_free(d);
+    api__service_free(d);
+    api__users_free(d);
     map_free(d->state->ceremonies);
     api__tickets_free(d->state->tickets);
     while (d->state->routes) {

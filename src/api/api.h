@@ -56,6 +56,12 @@ struct api_deps {
     bool logout_tab;               /* session.logout = tab: logout ends one tab, not all */
     struct api_state *state;       /* set by api_register_all */
 
+    /* xmpp.muc_service, xmpp.pubsub_service, xmpp.upload_service ("" or NULL: XEP-0030
+     * discovery) */
+    const char *muc_service;
+    const char *pubsub_service;
+    const char *upload_service;
+
     uint64_t sse_ticket_ms; /* sse.ticket_lifetime */
     size_t sse_max_tickets; /* sse.max_tickets */
 };

@@ -17,12 +17,16 @@ struct session;
 struct map;
 
 struct api_tickets;
+struct api_disco;
+struct api_users;
 
 struct api_state {
     struct map *ceremonies;      /* "<kind>:<user>" -> struct api_ceremony (webauthn_api.c) */
     struct api_route *routes;    /* wrappers made by api__route_user, freed at api_free */
     struct api_push *push;       /* push_api.c: the unseen-stanza cache */
     struct api_tickets *tickets; /* SSE tickets (sse_ticket.c) */
+    struct api_disco *disco;     /* XEP-0030 service cache (xmpp_api.c) */
+    struct api_users *users;     /* user_api.c: the server's XEP-0092 version for U10 */
 };
 
 int api__auth_register(struct api_deps *d);
@@ -32,8 +36,13 @@ int api__chat_register(struct api_deps *d);
 int api__sse_register(struct api_deps *d);
 int api__push_register(struct api_deps *d);
 int api__ticket_register(struct api_deps *d);
+int api__pubsub_register(struct api_deps *d);   /* pubsub_api.c */
+int api__bookmark_register(struct api_deps *d); /* bookmark_api.c */
+int api__roster_register(struct api_deps *d);   /* roster_api.c */
 void api__webauthn_free(struct api_deps *d);
 void api__push_free(struct api_deps *d);
+int api__users_register(struct api_deps *d);
+void api__users_free(struct api_deps *d);
 
 /* The contract's ServiceException body: message "Exception", resource = the human text,
  * exception derived from the status (IllegalArgumentException for 400, ...). */

@@ -40,6 +40,10 @@ static const struct config_key keys[] = {
       "Largest accepted request body; larger requests get 413." },
     { "http.web_root", CONFIG_STR, "", 0, 0, NULL,
       "Directory of static files served at / (demo pages, sparkgate.js). Empty: the built-in default." },
+    { "http.docs_assets", CONFIG_STR, "", 0, 0, NULL,
+      "Directory of the API docs page's renderer (the swagger-ui-dist npm package), served at "
+      "/sparkweb/api/docs/assets/ for the page /sparkweb/api/docs/. Empty: "
+      "node_modules/swagger-ui-dist relative to the working directory (npm ci installs it)." },
     { "http.tls_cert", CONFIG_STR, "", 0, 0, NULL,
       "PEM certificate chain for HTTPS (enables TLS and HTTP/2 on the listener)." },
     { "http.tls_key", CONFIG_STR, "", 0, 0, NULL, "PEM private key for http.tls_cert." },
@@ -63,6 +67,12 @@ static const struct config_key keys[] = {
       "Largest stanza accepted from the XMPP server; a larger one closes that user's stream." },
     { "xmpp.resource_prefix", CONFIG_STR, "sparkweb-", 0, 0, NULL,
       "Resource prefix of the gateway's sessions; a random suffix follows." },
+    { "xmpp.muc_service", CONFIG_STR, "", 0, 0, NULL,
+      "JID of the default group chat (MUC) service. Empty: discovered with XEP-0030 (identity conference/text)." },
+    { "xmpp.pubsub_service", CONFIG_STR, "", 0, 0, NULL,
+      "JID of the publish-subscribe service. Empty: discovered with XEP-0030 (identity pubsub/service)." },
+    { "xmpp.upload_service", CONFIG_STR, "", 0, 0, NULL,
+      "JID of the HTTP File Upload (XEP-0363) service. Empty: discovered with XEP-0030." },
     { "session.linger", CONFIG_DURATION, "60s", 0, DAY, NULL,
       "How long a session stays open after its last event stream closed (page reloads)." },
     { "session.idle_timeout", CONFIG_DURATION, "15m", 1 * SEC, 30 * DAY, NULL,

@@ -39,6 +39,9 @@ struct http_server_opts {
     size_t max_body;          /* bytes; larger bodies get 413 */
     const char *cors_origins; /* comma-separated allow-list; "*" = any; "" = same-origin only */
     const char *web_root;     /* static files directory; NULL/"" = no static files */
+    /* directory served at /sparkweb/api/docs/assets/ (.js .css .png .map only: the API docs
+     * page's renderer, swagger-ui-dist); NULL/"" = none (those paths answer 404) */
+    const char *docs_assets;
 };
 
 /* Creates the server and starts listening. NULL with a message in err on failure (bad address,

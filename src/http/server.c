@@ -41,12 +41,53 @@ static bool is_service_worker(const char *file)
     return strcmp(base, "sw.js") == 0 || strcmp(base, "sparkweb-sw.js") == 0;
 }
 
+static bool serve_file(struct http_req *req, const char *file);
+
+/* The API docs page's renderer files (swagger-ui-dist) come from their own directory,
+ * http.docs_assets, not from the web root. */
+#define HTTP__DOCS_ASSETS "/sparkweb/api/docs/assets/"
+
+static bool docs_asset_type_ok(const char *file)
+{
+    const char *dot = strrchr(file, '.');
+    return dot && (!strcmp(dot, ".js") || !strcmp(dot, ".css") || !strcmp(dot, ".png") ||
+                   !strcmp(dot, ".map"));
+}
+
+/* Serves GET/HEAD /sparkweb/api/docs/assets/<file> from docs_assets; false when the path is
+ * not one of them (req untouched). A missing file gets a 404 that says how to install it. */
+static bool serve_docs_asset(struct http_req *req)
+{
+    struct http_server *srv = req->srv;
+    size_t plen = strlen(HTTP__DOCS_ASSETS);
+    if (strncmp(req->path, HTTP__DOCS_ASSETS, plen) != 0)
+        return false;
+    char file[4096];
+    struct stat sb;
+    /* the part after the prefix, mapped under docs_assets with the web root's checks */
+    if (srv->docs_assets == NULL ||
+        http__static_map(srv->docs_assets, req->path + plen - 1, file, sizeof(file)) < 0 ||
+        !docs_asset_type_ok(file) || stat(file, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        const char *msg = "no such API docs asset";
+        if (srv->docs_assets == NULL || stat(srv->docs_assets, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+            msg = "API docs renderer not installed: run npm ci in the source tree, or set "
+                  "http.docs_assets to a swagger-ui-dist directory";
+            log_warn("docs_assets_missing", "dir=%s", srv->docs_assets ? srv->docs_assets : "");
+        }
+        http_reply_error(req, 404, req->path, msg, "NotFoundException");
+        return true;
+    }
+    return serve_file(req, file);
+}
+
 /* Serves a static file for GET/HEAD; false when there is none (req untouched). */
 static bool serve_static(struct http_req *req)
 {
     struct http_server *srv = req->srv;
     char file[4096];
     struct stat sb;
+    if (serve_docs_asset(req))
+        return true;
     if (http__static_map(srv->web_root, req->path, file, sizeof(file) - 16) < 0)
         return false;
     if (stat(file, &sb) < 0)
@@ -59,7 +100,12 @@ static bool serve_static(struct http_req *req)
     }
     if (!S_ISREG(sb.st_mode))
         return false;
+    return serve_file(req, file);
+}
 
+/* Hands the regular file to lws; false when the headers do not fit (req untouched). */
+static bool serve_file(struct http_req *req, const char *file)
+{
     unsigned char hdrs[1024], *p = hdrs, *end = hdrs + sizeof(hdrs);
     struct lws *wsi = req->wsi;
     if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
@@ -472,6 +518,8 @@ struct http_server *http_server_new(const struct http_server_opts *opts, char *e
     srv->max_body = opts->max_body;
     srv->cors_origins = mem_strdup(opts->cors_origins ? opts->cors_origins : "");
     srv->web_root = opts->web_root && opts->web_root[0] ? mem_strdup(opts->web_root) : NULL;
+    srv->docs_assets =
+        opts->docs_assets && opts->docs_assets[0] ? mem_strdup(opts->docs_assets) : NULL;
     http__router_init(&srv->router);
     srv->protocols[0].name = "http";
     srv->protocols[0].callback = http_cb;
@@ -537,6 +585,7 @@ fail:
     http__router_cleanup(&srv->router);
     mem_free(srv->cors_origins);
     mem_free(srv->web_root);
+    mem_free(srv->docs_assets);
     mem_free(srv);
     return NULL;
 }
@@ -549,7 +598,11 @@ int http_server_port(const struct http_server *srv)
 int http_route(struct http_server *srv, enum http_method method, const char *pattern,
                http_handler_cb *cb, void *data)
 {
-    return http__router_add(&srv->router, method, pattern, cb, data);
+    int rc = http__router_add(&srv->router, method, pattern, cb, data);
+    /* one line per route: tests/integration/openapi.test.mjs compares them with docs */
+    if (rc == 0)
+        log_debug("route", "method=%s pattern=%s", http_method_str(method), pattern);
+    return rc;
 }
 
 /* ---- teardown ---------------------------------------------------------------------------- */
@@ -563,6 +616,7 @@ static void scan_closed(uv_handle_t *h)
     mem_free(srv->scan_fds);
     mem_free(srv->cors_origins);
     mem_free(srv->web_root);
+    mem_free(srv->docs_assets);
     mem_free(srv);
     if (done)
         done(data);

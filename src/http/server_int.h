@@ -47,6 +47,7 @@ struct http_server {
     size_t max_body;
     char *cors_origins;
     char *web_root;
+    char *docs_assets;     /* renderer files of /sparkweb/api/docs/ (swagger-ui-dist) */
     struct http_req *reqs; /* live requests (doubly linked) */
     struct http_stream *streams;
     struct lws_protocols protocols[2];

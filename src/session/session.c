@@ -240,6 +240,7 @@ static void session_free(struct session *s)
     if (map_get(mgr->by_user, s->username) == s)
         map_remove(mgr->by_user, s->username);
     session__reconnect_cleanup(s);
+    session__roster_free(s);
     events_log_free(s->log);
     mem_free(s->resource);
     mem_free(s->jid);
@@ -440,10 +441,8 @@ void session__setup_done(struct session *s)
 
 static void on_roster(struct session *s, int status, const struct xmpp_stanza *reply, void *data)
 {
-    (void)s;
-    (void)status;
-    (void)reply;
-    (void)data; /* the roster cache arrives with the REST surface; the result is an event */
+    (void)data;
+    session__roster_result(s, status, reply); /* the roster cache (session_roster.c) */
 }
 
 void session__announce(struct session *s)
@@ -455,8 +454,9 @@ void session__announce(struct session *s)
     session_send_iq(s, iq, 0, on_roster, NULL);
     xmpp_stanza_unref(iq);
 
-    struct xmpp_stanza *pres = xmpp_stanza_new("presence", XMPP_NS_CLIENT);
-    session_send(s, pres);
+    struct xmpp_stanza *pres = session__roster_announce(s); /* the own presence last set */
+    if (pres != NULL)
+        session_send(s, pres);
     xmpp_stanza_unref(pres);
 }
 

@@ -211,4 +211,94 @@ void session_logout(struct session *s);
  * logged out as by session_logout. Returns the number of sinks left (0: the session ended). */
 size_t session_logout_tab(struct session *s, const char *tag);
 
+/* --- message archive queries (XEP-0313) --- */
+
+/* The answer to session_mam_query: status and reply as session_iq_cb (reply is the IQ result
+ * or error carrying <fin/>). items are the <message> stanzas the archive sent for the query
+ * (each holding <result xmlns="urn:xmpp:mam:2"><forwarded/></result>), in arrival order,
+ * borrowed for the call; truncated when some were dropped for the max_items/max_bytes bound. */
+typedef void session_mam_cb(struct session *s, int status, const struct xmpp_stanza *reply,
+                            struct xmpp_stanza *const *items, size_t n, bool truncated, void *data);
+/* Sends a MAM query IQ to the user's own archive (iq carries <query xmlns="urn:xmpp:mam:2"
+ * queryid=queryid>, queryid 1..63 bytes) and collects the result messages of that queryid
+ * that come from the account itself until the IQ is answered. Those messages are taken out of
+ * the inbound flow: they become no event. Keeps at most max_items messages and max_bytes of
+ * their serialised size. Returns a waiter id (session_mam_cancel) or a negative errno (cb
+ * never runs then). cb runs once (also with -ETIMEDOUT, -ECANCELED, -ECONNRESET and n = 0). */
+int64_t session_mam_query(struct session *s, struct xmpp_stanza *iq, const char *queryid,
+                          size_t max_items, size_t max_bytes, uint64_t timeout_ms,
+                          session_mam_cb *cb, void *data);
+/* The callback will not run; what was collected is dropped. Unknown ids are ignored. */
+void session_mam_cancel(struct session *s, int64_t id);
+
+/* --- roster and presence cache (session_roster.c) --- */
+
+/* The user's roster (RFC 6121 §2) and the last presence of each resource of each contact
+ * (RFC 6121 §4), kept per session: filled from the roster fetched after every fresh binding,
+ * kept current by roster pushes and inbound presence (presences from MUC occupants are not
+ * contacts and are ignored), refilled after a reconnection that was not a resumption.
+ * Bounded by these constants: what passes them is dropped (and logged once). */
+#define SESSION_ROSTER_MAX_ITEMS     5000 /* contacts kept */
+#define SESSION_ROSTER_MAX_RESOURCES 8    /* resources per contact: a new one evicts the oldest */
+#define SESSION_ROSTER_MAX_PRESENCES 2000 /* resources of all contacts together */
+#define SESSION_ROSTER_MAX_GROUPS    32   /* groups per contact */
+#define SESSION_ROSTER_TEXT_MAX      1023 /* bytes of a name, group or status (status is cut) */
+
+/* Subscription states, numbered as the contract's subscriptionType. */
+enum session_sub {
+    SESSION_SUB_NONE = 0,
+    SESSION_SUB_TO = 1,
+    SESSION_SUB_FROM = 2,
+    SESSION_SUB_BOTH = 3,
+};
+
+/* A presence as the cache summarises it (all pointers borrowed, see session_roster_item). */
+struct session_presence {
+    bool available;     /* false: no available resource (offline, or nothing known) */
+    bool known;         /* a presence of this contact arrived since the cache was (re)filled */
+    const char *show;   /* "chat", "away", "xa", "dnd", or NULL (plain available) */
+    const char *status; /* <status> text or NULL */
+    int priority;
+};
+
+/* One contact. Pointers belong to the cache and stay valid until the next call that changes it
+ * (an inbound stanza, a _set or _load below): copy what you keep across loop iterations. */
+struct session_roster_item {
+    const char *jid;  /* bare JID, ASCII local part in lower case */
+    const char *name; /* or NULL */
+    enum session_sub subscription;
+    bool ask;                  /* our subscription request is pending */
+    const char *const *groups; /* n_groups names */
+    size_t n_groups;
+    struct session_presence presence; /* the highest-priority available resource */
+};
+
+typedef void session_roster_cb(const struct session_roster_item *item, void *data);
+
+/* True once a roster result has been loaded on this session. */
+bool session_roster_loaded(const struct session *s);
+/* Loads a roster result (the answer to <query xmlns='jabber:iq:roster'/>), replacing the
+ * items; presences of contacts that stay are kept. 0, or -EPROTO when reply is not a roster
+ * result. */
+int session_roster_load(struct session *s, const struct xmpp_stanza *reply);
+/* Applies an <item/> the user set and the server accepted (name, groups; subscription
+ * "remove" deletes it); the subscription state is left as it is (it changes with pushes). */
+void session_roster_apply(struct session *s, const struct xmpp_stanza *item);
+/* Calls cb for every contact, ordered by JID. */
+void session_roster_foreach(struct session *s, session_roster_cb *cb, void *data);
+size_t session_roster_count(const struct session *s);
+/* Fills *out for the contact jid (any form; compared as bare JID). false when not in the
+ * roster. */
+bool session_roster_get(struct session *s, const char *jid, struct session_roster_item *out);
+
+/* Sets the user's own presence (RFC 6121 §4.2/§4.4) and sends it; it is also what the session
+ * announces after every fresh binding. available false: unavailable (the stream stays open;
+ * nothing is announced after a reconnection until presence is set again). show: NULL or
+ * "chat", "away", "xa", "dnd"; status: NULL or valid text of at most SESSION_ROSTER_TEXT_MAX
+ * bytes; priority -128..127. 0, -EINVAL, or session_send's errors. */
+int session_presence_set(struct session *s, bool available, const char *show, const char *status,
+                         int priority);
+/* The user's own presence as last set (available with no show when never set). */
+void session_presence_own(struct session *s, struct session_presence *out);
+
 #endif

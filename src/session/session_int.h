@@ -94,6 +94,12 @@ struct session {
     uint64_t failed_at_ms;             /* when the last attempt failed */
     uint64_t dedup[SESSION_DEDUP_LEN]; /* hashes of recent inbound messages */
     size_t dedup_pos;
+
+    /* message archive queries waiting for their results (session_mam.c) */
+    struct session_mam *mams;
+
+    /* roster and presence cache (session_roster.c), allocated on first use */
+    struct session_roster *roster;
 };
 
 struct session_login {
@@ -201,5 +207,23 @@ void session__csi_update(struct session *s);
 
 /* One after-bind request answered (or given up); the last one brings the session online. */
 void session__setup_done(struct session *s);
+
+/* session_mam.c */
+struct session_mam;
+/* Takes a MAM result message of a running session_mam_query (from the account, matching
+ * queryid): true when it was collected (or dropped for the bound) and must not go further. */
+bool session__mam_collect(struct session *s, struct xmpp_stanza *st);
+
+/* session_roster.c */
+/* The result (or failure) of the roster request of session__announce. */
+void session__roster_result(struct session *s, int status, const struct xmpp_stanza *reply);
+/* A roster push from the account (<query xmlns='jabber:iq:roster'/> of an IQ set). */
+void session__roster_push(struct session *s, const struct xmpp_stanza *query);
+/* Every inbound presence: the cache keeps the last one of each contact resource. */
+void session__roster_presence(struct session *s, const struct xmpp_stanza *st);
+/* A fresh binding: forgets the presences (the server sends them again) and returns the initial
+ * presence to send (the own presence last set), or NULL when the user set it unavailable. */
+struct xmpp_stanza *session__roster_announce(struct session *s);
+void session__roster_free(struct session *s);
 
 #endif

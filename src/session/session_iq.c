@@ -225,6 +225,7 @@ static void on_iq_request(struct session *s, struct xmpp_stanza *st)
     } else if (!get && ns && strcmp(ns, NS_ROSTER) == 0 && strcmp(name, "query") == 0) {
         /* RFC 6121 §2.1.6: acknowledge roster pushes from our own account only */
         if (from_account) {
+            session__roster_push(s, q); /* the roster cache */
             struct xmpp_stanza *r = reply_to(st, "result");
             session_send(s, r);
             xmpp_stanza_unref(r);
@@ -238,6 +239,7 @@ static void on_iq_request(struct session *s, struct xmpp_stanza *st)
 
 static void on_presence(struct session *s, struct xmpp_stanza *st)
 {
+    session__roster_presence(s, st); /* the presence cache (session_roster.c) */
     const char *type = xmpp_stanza_attr(st, "type");
     const char *from = xmpp_stanza_attr(st, "from");
     if (type == NULL || from == NULL || strcmp(type, "subscribe") != 0)
@@ -307,6 +309,8 @@ static void emit_event(const char *name, json_t *payload, void *data)
 
 void session__on_stanza(struct session *s, struct xmpp_stanza *st)
 {
+    if (session__mam_collect(s, st)) /* an archive query's result: no event */
+        return;
     if (session__duplicate(s, st)) { /* e.g. resent by its sender after a lost ack */
         log_debug("duplicate", "jid=%s id=%s", s->bare, xmpp_stanza_attr(st, "id"));
         return;

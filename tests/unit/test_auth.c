@@ -393,9 +393,8 @@ static void scoped_tokens_work_only_for_their_scope_and_die_at_logout(void **sta
     struct auth *a = new_auth();
     char *t = auth_scoped_issue(a, "alice", "webpush.action", "bob", 3600 * 1000);
     char user[64], peer[64];
-    assert_int_equal(auth_scoped_check(a, t, "webpush.action", user, sizeof(user), peer,
-                                       sizeof(peer)),
-                     JWT_OK);
+    assert_int_equal(
+        auth_scoped_check(a, t, "webpush.action", user, sizeof(user), peer, sizeof(peer)), JWT_OK);
     assert_string_equal(user, "alice");
     assert_string_equal(peer, "bob");
     /* not a full token: every ordinary route refuses it; nor another scope */
@@ -405,23 +404,22 @@ static void scoped_tokens_work_only_for_their_scope_and_die_at_logout(void **sta
     assert_int_equal(auth_token_count(a), 0);
     /* a full token is not a scoped one */
     char *full = auth_token_issue(a, "alice");
-    assert_int_equal(auth_scoped_check(a, full, "webpush.action", user, sizeof(user), peer,
-                                       sizeof(peer)),
-                     JWT_MALFORMED);
+    assert_int_equal(
+        auth_scoped_check(a, full, "webpush.action", user, sizeof(user), peer, sizeof(peer)),
+        JWT_MALFORMED);
     /* issued before the user's logout: void */
     json_t *old = json_pack("{s:s, s:s, s:s, s:I, s:I}", "sub", "alice", "aud", "example.org",
                             "scope", "webpush.action", "iat", (json_int_t)time(NULL) - 10, "exp",
                             (json_int_t)time(NULL) + 3600);
     char *ot = auth_jwt_sign(key, old);
     json_decref(old);
-    assert_int_equal(auth_scoped_check(a, ot, "webpush.action", user, sizeof(user), peer,
-                                       sizeof(peer)),
-                     JWT_OK);
+    assert_int_equal(
+        auth_scoped_check(a, ot, "webpush.action", user, sizeof(user), peer, sizeof(peer)), JWT_OK);
     assert_string_equal(peer, "");
     auth_token_revoke_user(a, "alice");
-    assert_int_equal(auth_scoped_check(a, ot, "webpush.action", user, sizeof(user), peer,
-                                       sizeof(peer)),
-                     JWT_REVOKED);
+    assert_int_equal(
+        auth_scoped_check(a, ot, "webpush.action", user, sizeof(user), peer, sizeof(peer)),
+        JWT_REVOKED);
     mem_free(t);
     mem_free(ot);
     mem_free(full);
