@@ -44,6 +44,7 @@ label { display: block; font-size: 0.9em; color: var(--sg-muted, #5b6473); margi
 .row > .grow { flex: 1 1 10rem; min-width: 0; }
 .muted { color: var(--sg-muted, #5b6473); font-size: 0.9em; }
 .error { color: var(--sg-error, #b3261e); }
+[role="status"]:empty { margin: 0; }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 .dot { display: inline-block; width: 0.7em; height: 0.7em; border-radius: 50%; flex: none;
   background: var(--sg-offline, #a0a6b1); }

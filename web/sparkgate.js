@@ -373,7 +373,8 @@ export class Sparkgate {
     let url = this.url + REST + path;
     if (opts.query) {
       const q = new URLSearchParams();
-      for (const [k, v] of Object.entries(opts.query)) if (v !== undefined && v !== null && v !== "") q.set(k, String(v));
+      // undefined and null are left out; "" is sent (C1: an empty `before` asks for the newest page)
+      for (const [k, v] of Object.entries(opts.query)) if (v !== undefined && v !== null) q.set(k, String(v));
       const qs = q.toString();
       if (qs) url += (url.includes("?") ? "&" : "?") + qs;
     }
