@@ -72,8 +72,8 @@ test('demo page: login, and the roster shows a contact coming online', () => wit
   assert.equal(out.overflow, 0, 'no horizontal scrolling at 360 px');
   await loginThroughForm(page, 'ann', PW);
   await page.waitForFunction(() => /User ann \(.*\) Signed In/.test(document.getElementById('status').textContent), null, T);
-  // the login box turns into "signed in as"
-  await waitText(page, /Signed in as ann/, { selector: 'sparkgate-login' });
+  // the demo's login box goes away while signed in
+  await page.waitForSelector('sparkgate-login', { state: 'hidden', timeout: 15000 });
 
   const ben = `ben@${domain}`;
   await page.waitForSelector(`sparkgate-roster >> li[data-jid="${ben}"][data-show="unavailable"]`, T);
@@ -92,6 +92,27 @@ test('demo page: login, and the roster shows a contact coming online', () => wit
   // ben logs out: ann sees him go offline
   await request('POST', rest('/logout'), { headers: { authorization: r.json.token } });
   await page.waitForSelector(`sparkgate-roster >> li[data-jid="${ben}"][data-show="unavailable"]`, T);
+
+  // add a contact with the form, then remove it with its button; a second tab follows live
+  const eve = `eve@${domain}`;
+  const tab2 = await context.newPage();
+  await tab2.goto(`${origin}/sparkweb/examples/roster.html`);
+  await loginThroughForm(tab2, 'ann', PW);
+  await tab2.waitForSelector(`sparkgate-roster >> li[data-jid="${ben}"]`, T);
+  await page.fill('sparkgate-roster >> #add-jid', eve);
+  await page.fill('sparkgate-roster >> #add-name', 'Eve <b>E</b>');
+  await page.press('sparkgate-roster >> #add-name', 'Enter');
+  for (const p of [page, tab2]) {
+    await p.waitForSelector(`sparkgate-roster >> li[data-jid="${eve}"]`, T);
+    await waitText(p, /Eve <b>E<\/b>/, { selector: 'sparkgate-roster' });
+  }
+  const roster = await request('GET', rest('/roster'), { headers: basic('ann') });
+  assert.ok(roster.json.rosterItem.some((i) => i.jid === eve && i.nickname === 'Eve <b>E</b>'));
+  await screenshots(tab2, 'example-roster-signed-in');
+  await page.click(`sparkgate-roster >> li[data-jid="${eve}"] >> button.remove`);
+  for (const p of [page, tab2]) await p.waitForSelector(`sparkgate-roster >> li[data-jid="${eve}"]`, { state: 'detached', timeout: 15000 });
+  const after = await request('GET', rest('/roster'), { headers: basic('ann') });
+  assert.ok(!after.json.rosterItem.some((i) => i.jid === eve));
   await context.close();
 }));
 
