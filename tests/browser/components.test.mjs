@@ -180,6 +180,23 @@ test('a conversation page opened later shows the history (MAM)', () => withLogs(
   const n = await p2.evaluate((m) => [...document.querySelector('sparkgate-chat').shadowRoot.querySelectorAll('.msg.mine .body')]
     .filter((e) => e.textContent === m).length, marker);
   assert.equal(n, 1, 'shown once, on the sender\'s side');
+  // paging: three more, pages of two; "Load earlier messages" goes back
+  for (const t of ['page one', 'page two', 'page three']) {
+    assert.equal((await request('POST', rest(`/chat/message/dee@${domain}`), { body: t, headers: basic('eve') })).status, 200);
+  }
+  await p2.evaluate(() => {
+    const chat = document.querySelector('sparkgate-chat');
+    const peer = chat.getAttribute('with');
+    chat.setAttribute('page-size', '2');
+    chat.removeAttribute('with');
+    chat.setAttribute('with', peer);
+  });
+  const bodies = () => p2.evaluate(() => [...document.querySelector('sparkgate-chat').shadowRoot.querySelectorAll('.msg .body')].map((e) => e.textContent));
+  await waitText(p2, /page two.*page three/, { selector: 'sparkgate-chat' });
+  assert.deepEqual(await bodies(), ['page two', 'page three']);
+  await p2.click('sparkgate-chat >> button.more');
+  await waitText(p2, new RegExp(`${marker}.*page one.*page two.*page three`), { selector: 'sparkgate-chat' });
+  assert.deepEqual(await bodies(), [marker, 'page one', 'page two', 'page three']);
   await ctx.close();
 }));
 

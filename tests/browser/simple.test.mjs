@@ -87,6 +87,22 @@ test('simple.html from another origin: login, event stream, chat and headline me
   await ctx.close();
 }));
 
+test('the event stream answers an allowed origin with exactly one Access-Control-Allow-Origin', () => withLogs([gw], async () => {
+  const { json } = await request('POST', `${gw.url}/sparkweb/api/rest/login/gus`, { body: PW });
+  const headers = await new Promise((resolve, reject) => {
+    const req = http.get(`${gw.url}/sparkweb/sse?token=${encodeURIComponent(json.token)}`,
+      { headers: { accept: 'text/event-stream', origin: allowedOrigin } }, (res) => {
+        resolve({ status: res.statusCode, raw: res.rawHeaders });
+        res.destroy();
+      });
+    req.on('error', reject);
+  });
+  assert.equal(headers.status, 200);
+  const acao = [];
+  for (let i = 0; i < headers.raw.length; i += 2) if (headers.raw[i].toLowerCase() === 'access-control-allow-origin') acao.push(headers.raw[i + 1]);
+  assert.deepEqual(acao, [allowedOrigin]);
+}));
+
 test('the same file from an origin the gateway does not allow cannot log in', () => withLogs([gw], async () => {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
