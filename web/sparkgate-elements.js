@@ -291,6 +291,11 @@ export class SparkgateRoster extends SparkgateElement {
   .names { display: flex; flex-direction: column; min-width: 0; }
   .name { font-weight: 600; overflow-wrap: anywhere; }
   .sub { font-size: 0.82em; color: var(--sg-muted, #5b6473); overflow-wrap: anywhere; }
+  .head { display: flex; justify-content: space-between; align-items: baseline; gap: 0.5rem; flex-wrap: wrap; }
+  .me { display: flex; align-items: baseline; gap: 0.35rem; }
+  .me label { margin: 0; }
+  select { border: 1px solid var(--sg-border, #d5d9e0); border-radius: calc(var(--sg-radius, 8px) / 2); padding: 0.2rem;
+    background: var(--sg-input-bg, #fff); }
   .remove { background: none; border: none; color: var(--sg-muted, #5b6473); padding: 0.3rem 0.5rem; font-size: 1.1em; }
   .remove:hover { color: var(--sg-error, #b3261e); }
   `;
@@ -303,7 +308,13 @@ export class SparkgateRoster extends SparkgateElement {
 
   build() {
     this.shadowRoot.append(
-      h("h2", { id: "title", text: this.getAttribute("heading") || "Contacts" }),
+      h("div", { class: "head" },
+        h("h2", { id: "title", text: this.getAttribute("heading") || "Contacts" }),
+        h("span", { id: "me", class: "me" },
+          h("label", { for: "my-show", text: "My status" }),
+          h("select", { id: "my-show", onchange: () => this._setShow() },
+            ...[["available", "Online"], ["chat", "Free to chat"], ["away", "Away"], ["xa", "Away for long"],
+              ["dnd", "Do not disturb"], ["offline", "Invisible (offline)"]].map(([v, t]) => h("option", { value: v, text: t }))))),
       h("p", { id: "empty", class: "muted", text: "Sign in to see your contacts." }),
       h("ul", { id: "list", "aria-labelledby": "title" }),
       h("form", { id: "add", "aria-label": "Add a contact", onsubmit: (e) => this._add(e) },
@@ -329,12 +340,14 @@ export class SparkgateRoster extends SparkgateElement {
 
   signedIn() {
     this.$("add").hidden = false;
+    this.$("me").hidden = false;
     this._scheduleReload(0);
   }
 
   signedOut() {
     this.contacts.clear();
     this.$("add").hidden = true;
+    this.$("me").hidden = true;
     this.render();
     this.$("empty").textContent = "Sign in to see your contacts.";
   }
@@ -354,6 +367,16 @@ export class SparkgateRoster extends SparkgateElement {
 
   attributeChangedCallback() {
     if (this._built) this.render();
+  }
+
+  async _setShow() {
+    const show = this.$("my-show").value;
+    try {
+      await this.client.setPresence(show);
+      this.$("message").textContent = "";
+    } catch (err) {
+      this.$("message").textContent = `Status not changed: ${errorText(err)}`;
+    }
   }
 
   _scheduleReload(ms = 250) {
@@ -394,6 +417,11 @@ export class SparkgateRoster extends SparkgateElement {
   _presence(d) {
     if (!d) return;
     const jid = bareJid(d.from);
+    if (jid && jid === this.client.jid && d.from === d.to) {
+      // our own presence, reflected by the server (set from any tab)
+      this.$("my-show").value = d.presenceType === "unavailable" ? "offline" : d.show || "available";
+      return;
+    }
     const item = this.contacts.get(jid);
     if (!item) return;
     const type = d.presenceType || "available";
@@ -567,6 +595,7 @@ export class SparkgateChat extends SparkgateElement {
 
   _reset() {
     const gen = ++this._gen;
+    this._pending = null;
     this.messages = [];
     this._keys.clear();
     this._first = null;
@@ -582,7 +611,20 @@ export class SparkgateChat extends SparkgateElement {
     this.$("compose").hidden = !on || !peer;
     this.$("log").hidden = !peer;
     this.$("state").textContent = on ? "" : "Sign in to chat.";
-    if (on && peer) this._history(gen, false);
+    if (on && peer) {
+      this._pending = []; // live messages wait until the newest history page is shown
+      this._history(gen, false).finally(() => {
+        if (gen !== this._gen || !this._pending) return;
+        const pending = this._pending;
+        this._pending = null;
+        const seen = this.messages.filter((m) => m.archived);
+        for (const m of pending) {
+          // the archive already had it: same side, same text, within a minute
+          if (seen.some((h) => h.mine === m.mine && h.body === m.body && Math.abs(h.time - m.time) < 60000)) continue;
+          this._add(m, "live");
+        }
+      });
+    }
   }
 
   async _history(gen, earlier) {
@@ -603,7 +645,7 @@ export class SparkgateChat extends SparkgateElement {
     for (const conv of r?.conversation || []) {
       for (const m of conv.message || []) {
         if (m.roomEvent || typeof m.body !== "string") continue;
-        list.push({ from: m.from, to: m.to, body: m.body, time: m.sentDate, mine: bareJid(m.from) === me, id: m.id || m.stanzaId });
+        list.push({ from: m.from, to: m.to, body: m.body, time: m.sentDate, mine: bareJid(m.from) === me, id: m.id || m.stanzaId, archived: true });
       }
     }
     list.sort((a, b) => a.time - b.time);
@@ -638,7 +680,9 @@ export class SparkgateChat extends SparkgateElement {
     }
     if (typeof d.body === "string" && d.body !== "undefined" && !d.state) {
       if (inbound) this.$("typing").textContent = "";
-      this._add({ from: d.from, to: d.to, body: d.body, time: Date.now(), mine: outbound, id: d.id, type: d.type }, "live");
+      const m = { from: d.from, to: d.to, body: d.body, time: Date.now(), mine: outbound, id: d.id, type: d.type };
+      if (this._pending) this._pending.push(m);
+      else this._add(m, "live");
     }
   }
 
@@ -908,6 +952,11 @@ export class SparkgateRooms extends SparkgateElement {
   _presence(d) {
     if (!d) return;
     const jid = bareJid(d.from);
+    if (jid && jid === this.client.jid && d.from === d.to) {
+      // our own presence, reflected by the server (set from any tab)
+      this.$("my-show").value = d.presenceType === "unavailable" ? "offline" : d.show || "available";
+      return;
+    }
     const r = this.rooms.get(jid);
     if (!r) return;
     const nick = jidResource(d.from);

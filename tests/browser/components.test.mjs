@@ -83,6 +83,19 @@ test('demo page: login, and the roster shows a contact coming online', () => wit
   assert.equal(r.status, 200);
   await page.waitForSelector(`sparkgate-roster >> li[data-jid="${ben}"][data-show="available"]`, T);
   await waitText(page, /ben.*online/, { selector: 'sparkgate-roster' });
+  // ben goes away with a status text; ann's roster follows
+  assert.equal((await request('POST', rest('/presence?show=away&status=at%20lunch'), { headers: { authorization: r.json.token } })).status, 200);
+  await page.waitForSelector(`sparkgate-roster >> li[data-jid="${ben}"][data-show="away"]`, T);
+  await waitText(page, /ben.*away · at lunch/, { selector: 'sparkgate-roster' });
+  // ann sets "do not disturb" in her roster; ben sees it
+  await page.selectOption('sparkgate-roster >> #my-show', 'dnd');
+  let seen;
+  for (let i = 0; i < 50; i++) {
+    seen = await request('GET', rest('/presence/ann'), { headers: { authorization: r.json.token } });
+    if (seen.json?.show === 'dnd') break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(seen.json.show, 'dnd');
   // clicking the contact opens the conversation
   await page.click(`sparkgate-roster >> li[data-jid="${ben}"] >> button.contact`);
   assert.equal(await page.getAttribute('sparkgate-chat', 'with'), ben);
