@@ -181,6 +181,7 @@ export class Sparkgate {
     this._refreshTimer = null;
     this._refreshing = null;
     this._load();
+    if (this.token) this._scheduleRefresh(); // a reload: refresh before the stored token expires
     if (typeof window !== "undefined" && this.storage === window.localStorage) {
       window.addEventListener("storage", (e) => {
         if (e.key !== this.storageKey) return;
