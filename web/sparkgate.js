@@ -182,7 +182,13 @@ export class Sparkgate {
     this._refreshing = null;
     this._load();
     if (this.token) this._scheduleRefresh(); // a reload: refresh before the stored token expires
-    if (typeof window !== "undefined" && this.storage === window.localStorage) {
+    let shared = false;
+    try {
+      shared = typeof window !== "undefined" && this.storage === window.localStorage;
+    } catch {
+      shared = false; // storage access refused (sandboxed frame)
+    }
+    if (shared) {
       window.addEventListener("storage", (e) => {
         if (e.key !== this.storageKey) return;
         const had = this.token;
