@@ -53,6 +53,7 @@ struct app {
     struct http_server *http;
     struct sse_hub *sse;
     struct push *push;
+    struct push_client *fetch; /* link previews (K10) */
     struct api_deps deps;
     struct store_db *db;
     struct ratelimit *ratelimit, *ratelimit_ip, *ratelimit_starts;
@@ -91,6 +92,8 @@ static void on_http_freed(void *data)
 {
     struct app *app = data;
     app->http = NULL;
+    push_fetch_client_close(app->fetch); /* after the requests that used it are gone */
+    app->fetch = NULL;
     session_mgr_free(app->sessions, on_sessions_freed, app);
     app->sessions = NULL;
 }
@@ -433,6 +436,23 @@ static int app_start(struct app *app)
     d->push_admins = config_str(cfg, "push.admins");
     d->push_token_ms = config_ms(cfg, "push.action_token_lifetime");
     d->logout_tab = strcmp(config_str(cfg, "session.logout"), "tab") == 0;
+    d->max_raw_stanza = config_size(cfg, "api.max_raw_stanza");
+    d->meet_url_template = config_str(cfg, "meet.url_template");
+    d->meet_jitsi_url = config_str(cfg, "meet.jitsi_url");
+    d->meet_galene_url = config_str(cfg, "meet.galene_url");
+    if (config_bool(cfg, "preview.enabled"))
+        d->fetch = app->fetch = push_fetch_client_new(&app->loop, NULL);
+    d->preview_allow_private = config_bool(cfg, "preview.allow_private");
+    d->preview_allow_addresses = config_str(cfg, "preview.allow_addresses");
+    d->preview_max_bytes = config_size(cfg, "preview.max_bytes");
+    d->preview_timeout_ms = config_ms(cfg, "preview.timeout");
+    d->preview_max_redirects = (unsigned)config_int(cfg, "preview.max_redirects");
+    d->preview_rate = (unsigned)config_int(cfg, "preview.rate");
+    d->preview_cache_ms = config_ms(cfg, "preview.cache_ttl");
+    d->preview_cache_size = (size_t)config_int(cfg, "preview.cache_size");
+    if (d->preview_allow_private)
+        log_warn("preview_unsafe",
+                 "allow_private=1 msg=\"link previews may reach private addresses\"");
     rc = api_register_all(d);
     if (rc < 0) {
         log_error("routes_failed", "err=%s", log_errname(rc));

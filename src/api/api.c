@@ -31,6 +31,14 @@ int api_register_all(struct api_deps *d)
         rc = api__users_register(d);
     if (rc == 0)
         rc = api__roster_register(d);
+    if (rc == 0)
+        rc = api__xmpp_raw_register(d);
+    if (rc == 0)
+        rc = api__upload_register(d);
+    if (rc == 0)
+        rc = api__meet_register(d);
+    if (rc == 0)
+        rc = api__preview_register(d);
     return rc;
 }
 
@@ -42,6 +50,8 @@ void api_free(struct api_deps *d)
     api__push_free(d);
     api__service_free(d);
     api__users_free(d);
+    api__meet_free(d);
+    api__preview_free(d);
     map_free(d->state->ceremonies);
     api__tickets_free(d->state->tickets);
     while (d->state->routes) {

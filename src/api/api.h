@@ -24,6 +24,7 @@ struct push;
 struct xmpp_scram_cred;
 struct xmpp_fast_token;
 struct session_cred;
+struct push_client;
 
 struct api_deps {
     struct http_server *http;
@@ -64,6 +65,22 @@ struct api_deps {
 
     uint64_t sse_ticket_ms; /* sse.ticket_lifetime */
     size_t sse_max_tickets; /* sse.max_tickets */
+
+    size_t max_raw_stanza; /* api.max_raw_stanza: largest body of POST /xmpp (K11) */
+    /* meet.url_template, meet.jitsi_url, meet.galene_url ("" = none): K8 without XEP-0483 */
+    const char *meet_url_template;
+    const char *meet_jitsi_url;
+    const char *meet_galene_url;
+    /* K10 link previews: a GET client (push_fetch_client_new; NULL: 503) and its limits */
+    struct push_client *fetch;
+    bool preview_allow_private;          /* preview.allow_private */
+    const char *preview_allow_addresses; /* preview.allow_addresses: comma-separated */
+    size_t preview_max_bytes;            /* preview.max_bytes */
+    uint64_t preview_timeout_ms;         /* preview.timeout */
+    unsigned preview_max_redirects;      /* preview.max_redirects */
+    unsigned preview_rate;               /* preview.rate: fetches per user per minute */
+    uint64_t preview_cache_ms;           /* preview.cache_ttl */
+    size_t preview_cache_size;           /* preview.cache_size */
 };
 
 /* Registers every route and allocates d->state. 0 or a negative errno from http_route (a

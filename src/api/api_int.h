@@ -19,6 +19,8 @@ struct map;
 struct api_tickets;
 struct api_disco;
 struct api_users;
+struct api_meet;
+struct api_preview;
 
 struct api_state {
     struct map *ceremonies;      /* "<kind>:<user>" -> struct api_ceremony (webauthn_api.c) */
@@ -27,6 +29,8 @@ struct api_state {
     struct api_tickets *tickets; /* SSE tickets (sse_ticket.c) */
     struct api_disco *disco;     /* XEP-0030 service cache (xmpp_api.c) */
     struct api_users *users;     /* user_api.c: the server's XEP-0092 version for U10 */
+    struct api_meet *meet;       /* meet_api.c: whether the server offers XEP-0483 */
+    struct api_preview *preview; /* preview_api.c: result cache and per-user rate */
 };
 
 int api__auth_register(struct api_deps *d);
@@ -39,7 +43,13 @@ int api__ticket_register(struct api_deps *d);
 int api__pubsub_register(struct api_deps *d);   /* pubsub_api.c */
 int api__bookmark_register(struct api_deps *d); /* bookmark_api.c */
 int api__roster_register(struct api_deps *d);   /* roster_api.c */
+int api__xmpp_raw_register(struct api_deps *d);
+int api__upload_register(struct api_deps *d);
+int api__meet_register(struct api_deps *d);
+int api__preview_register(struct api_deps *d);
 void api__webauthn_free(struct api_deps *d);
+void api__meet_free(struct api_deps *d);
+void api__preview_free(struct api_deps *d);
 void api__push_free(struct api_deps *d);
 int api__users_register(struct api_deps *d);
 void api__users_free(struct api_deps *d);
@@ -160,6 +170,21 @@ void api__tickets_forget_user(struct api_deps *d, const char *user);
  * token has been revoked since (logout). Never logs the ticket. */
 int api__ticket_take(struct api_deps *d, const char *ticket, char user[API_USER_MAX],
                      char tab[AUTH_FAMILY_LEN], char jti[AUTH_JTI_LEN]);
+
+/* Link previews (preview_html.c): the title, description and image a page announces, read
+ * from its first bytes by a tolerant scanner. Fields are NULL when absent, else valid UTF-8
+ * without control characters (mem_free; api__html_meta_cleanup). title: og:title, then
+ * twitter:title, then <title>; description: og:description, twitter:description, then
+ * <meta name=description>; image: og:image (or :url, :secure_url), twitter:image, then (with
+ * want_img) the first <img src>, as written in the page (possibly relative). */
+struct api_html_meta {
+    char *title;
+    char *description;
+    char *image;
+};
+
+void api__html_meta(const char *html, size_t len, bool want_img, struct api_html_meta *out);
+void api__html_meta_cleanup(struct api_html_meta *m);
 
 /* Stores the password in the vault when vault.store_password is on. */
 void api__vault_password(struct api_deps *d, const char *user, const char *password);

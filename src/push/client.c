@@ -15,7 +15,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -46,6 +49,14 @@ struct push_http {
     int64_t retry_after_ms;
     size_t body_read;
     char error[CURL_ERROR_SIZE];
+    /* GET for other modules (push_fetch_start): the body kept, up to max_body bytes */
+    push_fetch_cb *fetch_cb;
+    char *body;
+    size_t max_body;
+    bool truncated;
+    char content_type[128];
+    struct sockaddr_storage pinned; /* the only address a socket may be opened to */
+    socklen_t pinned_len;
 };
 
 /* One socket curl asked us to watch. */
@@ -99,6 +110,7 @@ static void http_free(struct push_http *h)
     }
     curl_slist_free_all(h->headers);
     curl_slist_free_all(h->resolve);
+    mem_free(h->body);
     mem_free(h);
 }
 
@@ -126,6 +138,36 @@ static int map_curl_error(CURLcode cc)
     }
 }
 
+/* A finished GET: the response (a body cut at max_body counts as complete, truncated). */
+static void fetch_done(struct push_http *h, CURLcode cc)
+{
+    struct push_fetch_result r = { 0 };
+    if (cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && h->truncated)) {
+        curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &r.status);
+        char *loc = NULL;
+        if (curl_easy_getinfo(h->easy, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL)
+            r.location = mem_strdup(loc);
+    } else {
+        r.err = map_curl_error(cc);
+        log_debug("fetch_failed", "curl=%d err=%s msg=\"%s\"", (int)cc, log_errname(r.err),
+                  h->error);
+    }
+    r.body = h->body ? h->body : "";
+    r.len = h->body_read;
+    r.truncated = h->truncated;
+    push_fetch_cb *cb = h->fetch_cb;
+    void *data = h->data;
+    char *body = h->body;
+    char ct[sizeof(h->content_type)];
+    memcpy(ct, h->content_type, sizeof(ct));
+    r.content_type = ct;
+    h->body = NULL;
+    http_free(h); /* before the callback, which may start new requests */
+    cb(&r, data);
+    mem_free(body);
+    mem_free((char *)r.location);
+}
+
 /* Runs the callbacks of finished transfers. */
 static void check_done(struct push_client *c)
 {
@@ -136,6 +178,10 @@ static void check_done(struct push_client *c)
             continue;
         struct push_http *h = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&h);
+        if (h->fetch_cb != NULL) {
+            fetch_done(h, msg->data.result);
+            continue;
+        }
         long status = 0;
         int err = 0;
         if (msg->data.result == CURLE_OK) {
@@ -302,10 +348,12 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userp)
     return h->body_read > RESPONSE_MAX ? 0 : size * n; /* a flood ends the transfer */
 }
 
-struct push_http *push__http_start(struct push_client *c, const char *url, const char *host,
-                                   const char *port, const char *address,
-                                   struct curl_slist *headers, const uint8_t *body, size_t len,
-                                   push_http_cb *cb, void *data)
+/* A transfer in c's list with an easy handle that connects host:port to address only
+ * (CURLOPT_RESOLVE) and the options every request shares; headers are consumed. NULL when
+ * libcurl refused (everything freed). */
+static struct push_http *http_new(struct push_client *c, const char *url, const char *host,
+                                  const char *port, const char *address, struct curl_slist *headers,
+                                  void *data)
 {
     if (c == NULL || c->closing) {
         curl_slist_free_all(headers);
@@ -313,7 +361,6 @@ struct push_http *push__http_start(struct push_client *c, const char *url, const
     }
     struct push_http *h = mem_calloc(1, sizeof(*h));
     h->c = c;
-    h->cb = cb;
     h->data = data;
     h->headers = headers;
     h->retry_after_ms = -1;
@@ -335,27 +382,20 @@ struct push_http *push__http_start(struct push_client *c, const char *url, const
     curl_easy_setopt(e, CURLOPT_PRIVATE, h);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_RESOLVE, h->resolve);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->allow_http ? "https,http" : "https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->timeout_ms);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->error);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "sparkgate-push");
     if (c->ca_file != NULL)
         curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
-        curl_easy_cleanup(e);
+    return h;
+}
+
+/* Hands h to the multi handle; NULL (h freed) when curl refuses. */
+static struct push_http *http_add(struct push_http *h)
+{
+    if (curl_multi_add_handle(h->c->multi, h->easy) != CURLM_OK) {
+        curl_easy_cleanup(h->easy);
         h->easy = NULL;
         http_free(h);
         return NULL;
@@ -363,8 +403,159 @@ struct push_http *push__http_start(struct push_client *c, const char *url, const
     return h;
 }
 
+struct push_http *push__http_start(struct push_client *c, const char *url, const char *host,
+                                   const char *port, const char *address,
+                                   struct curl_slist *headers, const uint8_t *body, size_t len,
+                                   push_http_cb *cb, void *data)
+{
+    struct push_http *h = http_new(c, url, host, port, address, headers, data);
+    if (h == NULL)
+        return NULL;
+    h->cb = cb;
+    CURL *e = h->easy;
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->allow_http ? "https,http" : "https");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "sparkgate-push");
+    return http_add(h);
+}
+
 void push__http_cancel(struct push_http *h)
 {
     if (h != NULL)
         http_free(h);
+}
+
+/* ---- GET for other modules (push.h: push_fetch_*) ---- */
+
+struct push_client *push_fetch_client_new(uv_loop_t *loop, const char *ca_file)
+{
+    struct push_client_opts o = {
+        .loop = loop, .timeout_ms = 5000, .ca_file = ca_file, .allow_http = true
+    };
+    return push__client_new(&o);
+}
+
+void push_fetch_client_close(struct push_client *c)
+{
+    push__client_close(c);
+}
+
+static size_t fetch_header_cb(char *buf, size_t size, size_t n, void *userp)
+{
+    struct push_http *h = userp;
+    size_t len = size * n;
+    static const char name[] = "content-type:";
+    if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) /* a new response (after a 1xx) */
+        h->content_type[0] = '\0';
+    if (len > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
+        const char *v = buf + sizeof(name) - 1;
+        size_t vl = len - (sizeof(name) - 1);
+        while (vl > 0 && (*v == ' ' || *v == '\t')) {
+            v++;
+            vl--;
+        }
+        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        if (vl >= sizeof(h->content_type))
+            vl = sizeof(h->content_type) - 1;
+        memcpy(h->content_type, v, vl);
+        h->content_type[vl] = '\0';
+    }
+    return len;
+}
+
+static size_t fetch_write_cb(char *buf, size_t size, size_t n, void *userp)
+{
+    struct push_http *h = userp;
+    size_t len = size * n;
+    if (h->body == NULL)
+        h->body = mem_alloc(h->max_body + 1);
+    size_t room = h->max_body - h->body_read;
+    size_t take = len < room ? len : room;
+    memcpy(h->body + h->body_read, buf, take);
+    h->body_read += take;
+    h->body[h->body_read] = '\0';
+    if (take < len) {
+        h->truncated = true;
+        return 0; /* enough: ends the transfer (CURLE_WRITE_ERROR, reported as truncated) */
+    }
+    return len;
+}
+
+/* Refuses any connection but to the pinned address (CURLOPT_RESOLVE already maps the host to
+ * it; this also stops a proxy or an alternative service from being used). */
+static curl_socket_t fetch_open_socket(void *userp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct push_http *h = userp;
+    (void)purpose;
+    bool same = false;
+    if (a->family == AF_INET && h->pinned.ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)&a->addr;
+        const struct sockaddr_in *y = (const struct sockaddr_in *)&h->pinned;
+        same = x->sin_addr.s_addr == y->sin_addr.s_addr;
+    } else if (a->family == AF_INET6 && h->pinned.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)&a->addr;
+        const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)&h->pinned;
+        same = memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+    }
+    if (!same) {
+        log_warn("fetch_unpinned_address", "msg=\"connection to another address refused\"");
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype, a->protocol);
+}
+
+struct push_http *push_fetch_start(struct push_client *c, const struct push_fetch_opts *o,
+                                   push_fetch_cb *cb, void *data)
+{
+    if (o->addr == NULL || o->addr_len > sizeof(struct sockaddr_storage))
+        return NULL;
+    char address[INET6_ADDRSTRLEN];
+    if (o->addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)o->addr)->sin_addr, address,
+                  sizeof(address));
+    else if (o->addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)o->addr)->sin6_addr, address,
+                  sizeof(address));
+    else
+        return NULL;
+    struct curl_slist *headers =
+        curl_slist_append(NULL, "Accept: text/html,application/xhtml+xml;q=0.9,*/*;q=0.1");
+    struct push_http *h = http_new(c, o->url, o->host, o->port, address, headers, data);
+    if (h == NULL)
+        return NULL;
+    h->fetch_cb = cb;
+    h->max_body = o->max_body;
+    memcpy(&h->pinned, o->addr, o->addr_len);
+    h->pinned_len = (socklen_t)o->addr_len;
+    CURL *e = h->easy;
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
+    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* never a proxy from the environment */
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* curl decodes; max_body counts decoded */
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fetch_header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fetch_write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, fetch_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, h);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent ? o->user_agent : "sparkgate-preview");
+    return http_add(h);
+}
+
+void push_fetch_cancel(struct push_http *h)
+{
+    push__http_cancel(h);
 }

@@ -78,6 +78,48 @@ int push_url_parse(const char *url, bool allow_http, struct push_url *out);
  * form of those. */
 bool push_addr_public(const struct sockaddr *sa);
 
+/* ---- HTTP GET for other modules (link previews): the same curl multi on the loop ---- */
+
+struct push_client;
+struct push_http;
+
+/* A finished GET. err: 0 when a response arrived (status its code), else a negative errno
+ * (-ETIMEDOUT, -ECONNREFUSED, -EPROTO for TLS, -EIO). location: the absolute URL of a redirect
+ * (NULL when none; not followed). content_type: the header's value ("" when none). body: the
+ * first len bytes (NUL-terminated, decoded from any content coding); truncated when there were
+ * more than max_body. Everything is borrowed for the callback. */
+struct push_fetch_result {
+    int err;
+    long status;
+    const char *location;
+    const char *content_type;
+    const char *body;
+    size_t len;
+    bool truncated;
+};
+
+typedef void push_fetch_cb(const struct push_fetch_result *r, void *data);
+
+struct push_fetch_opts {
+    const char *url;             /* absolute http(s) URL */
+    const char *host, *port;     /* its host (no brackets) and port, as push_url_parse gives */
+    const struct sockaddr *addr; /* the resolved and checked address: the only one connected to */
+    size_t addr_len;
+    uint64_t timeout_ms; /* whole transfer, connection included */
+    size_t max_body;     /* bytes of body kept; the transfer stops there */
+    const char *user_agent;
+};
+
+/* A client for GETs (its own multi handle). ca_file: extra trusted certificates, or NULL. */
+struct push_client *push_fetch_client_new(uv_loop_t *loop, const char *ca_file);
+/* Cancels every GET (no callbacks) and closes; frees itself once the loop ran the closes. */
+void push_fetch_client_close(struct push_client *c);
+/* GETs o->url connecting only to o->addr (no redirects followed, no proxy). cb runs exactly
+ * once unless cancelled, never inside this call. NULL when libcurl refused the request. */
+struct push_http *push_fetch_start(struct push_client *c, const struct push_fetch_opts *o,
+                                   push_fetch_cb *cb, void *data);
+void push_fetch_cancel(struct push_http *h);
+
 /* ---- automatic pushes (contract §4.5) ---- */
 
 struct push_auto_opts {
