@@ -926,7 +926,8 @@ export class SparkgateRooms extends SparkgateElement {
     if (d.type === "invitationReceived") {
       const room = bareJid(d.room);
       const name = room.split("@")[0];
-      const inviter = bareJid(d.inviter) || bareJid(d.from);
+      // a semi-anonymous room names the inviter by occupant JID (room/nick): show the nick
+      const inviter = bareJid(d.inviter) === room ? jidResource(d.inviter) : bareJid(d.inviter) || bareJid(d.from);
       const box = h("div", { class: "invite", role: "status" },
         h("span", { text: `${inviter} invites you to ${room}${d.reason && d.reason !== "null" ? ` (${d.reason})` : ""}` }),
         h("button", { type: "button", text: "Join", onclick: () => {

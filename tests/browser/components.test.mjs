@@ -317,6 +317,14 @@ test('group chat: join, post, leave with <sparkgate-rooms>', () => withLogs([gw]
   await screenshots(a, 'example-rooms');
   await b.click('sparkgate-rooms >> #leave');
   await waitText(a, /1 here/, { selector: 'sparkgate-rooms' });
+
+  // an invitation (G10 from ben) shows in ann's page with a Join button
+  assert.equal((await request('PUT', rest('/groupchat/room/invroom'), { headers: basic('ben') })).status, 200);
+  assert.equal((await request('POST', rest(`/groupchat/room/invroom/ann@${domain}`), { body: 'come <i>in</i>', headers: basic('ben') })).status, 200);
+  await waitText(a, /ben(@\S+)? invites you to invroom@\S+ \(come <i>in<\/i>\)/, { selector: 'sparkgate-rooms' });
+  await a.click('sparkgate-rooms >> .invite button >> text=Join');
+  await a.waitForSelector('sparkgate-rooms >> [role=tab][aria-selected=true][data-room^="invroom@"]', T);
+  await waitText(a, /2 here/, { selector: 'sparkgate-rooms' });
   await annCtx.close();
   await benCtx.close();
 }));
