@@ -358,7 +358,7 @@ op('delete', `${REST}/roster/{jid}`, {
 const G = 'Group chat';
 op('get', `${REST}/groupchat/messages`, {
   tag: G, contract: 'G1', session: true, summary: 'Search a room archive (XEP-0313)',
-  description: 'MAM query addressed to the room, one conversation per room (split on an idle gap). Without `room`: `{"conversation":[]}`. Paged with RSM like GET /chat/messages (`first`, `last`, `complete` in the answer).',
+  description: 'MAM query addressed to the room, conversations split on an idle gap. Keywords via XEP-0431 when the room offers it, else filtered on the page. Without `room`: the rooms joined in this session (first page of each, no `first`/`last`). Paged with RSM like GET /chat/messages (`first`, `last`, `complete` in the answer).',
   params: [
     inQuery('keywords', 'Free-text search.'), dateParam('start', 'Earliest message'), dateParam('end', 'Latest message'),
     inQuery('room', 'Room local part.'),
@@ -395,7 +395,9 @@ op('get', `${REST}/groupchat/room/{roomName}/chathistory`, {
 op('put', `${REST}/groupchat/room/{roomName}`, {
   tag: G, contract: 'G7', session: true, summary: 'Join a room',
   description: 'XEP-0045 enter room with the user\'s nickname (vCard `FN` or username), waits for the self-presence; a newly created room is accepted as an instant room. Joined rooms are re-joined after a reconnect. 409 on a nickname conflict, 403 when banned or not a member.',
-  params: [roomName, serviceName], errors: [400, 403, 404, 409, 501, 504],
+  params: [roomName, serviceName, inQuery('nick', 'Nickname (default: vCard `FN`, else the username); a plain-text or `{"nick"}` body is read too.'),
+    inQuery('password', 'Room password.'), inQuery('history', 'Messages of discussion history to ask for (0..1000).', int())],
+  errors: [400, 403, 404, 409, 501, 503, 504],
 });
 op('delete', `${REST}/groupchat/room/{roomName}`, {
   tag: G, contract: 'G8', session: true, summary: 'Leave a room', params: [roomName, serviceName], errors: [400, 501, 504],
@@ -406,8 +408,8 @@ op('post', `${REST}/groupchat/room/{roomName}`, {
   params: [roomName, serviceName], body: textBody('Text, or a JSON object.'), errors: [400, 403, 413, 501],
 });
 op('post', `${REST}/groupchat/room/{roomName}/{invitedJid}`, {
-  tag: G, contract: 'G10', session: true, summary: 'Invite someone to a room', description: 'XEP-0045 mediated invitation through the room.',
-  params: [roomName, inPath('invitedJid', 'Bare JID of the invitee.'), serviceName], body: textBody('The reason (may be empty).', false), errors: [400, 403, 501],
+  tag: G, contract: 'G10', session: true, summary: 'Invite someone to a room', description: 'XEP-0045 mediated invitation through the room; with `direct=true` also a XEP-0249 direct invitation. 400 when the room is not joined in this session.',
+  params: [roomName, inPath('invitedJid', 'Bare JID (or username) of the invitee.'), serviceName, inQuery('direct', 'Also send a direct invitation (XEP-0249).', bool())], body: textBody('The reason (may be empty).', false), errors: [400, 403, 501],
 });
 
 // ---- 1.7 Presence ------------------------------------------------------------------------------

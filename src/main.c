@@ -64,6 +64,7 @@ struct app {
     uint64_t next_prune_ms;
     uv_signal_t sigint, sigterm;
     int stopping;
+    char meet_base[1024]; /* events' invitation URL base: outlives app_start's issuer */
 };
 
 static void usage(FILE *f)
@@ -313,6 +314,7 @@ static int app_start(struct app *app)
         return rc;
 
     char *issuer = public_url(cfg);
+    snprintf(app->meet_base, sizeof(app->meet_base), "%s", issuer);
     static struct auth_journal journal = { .put = j_put,
                                            .mark_used = j_used,
                                            .del = j_del,
@@ -368,7 +370,7 @@ static int app_start(struct app *app)
         .iq_timeout_ms = config_ms(cfg, "session.iq_timeout"),
         .max_sessions = (size_t)config_int(cfg, "session.max_sessions"),
         .ring_len = (size_t)config_int(cfg, "events.ring_len"),
-        .events = { .meet_base = issuer },
+        .events = { .meet_base = app->meet_base },
         .on_session_end = api_on_session_end,
         .on_credential = api_on_credential,
         .on_unseen = api_on_unseen,

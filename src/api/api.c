@@ -39,6 +39,8 @@ int api_register_all(struct api_deps *d)
         rc = api__meet_register(d);
     if (rc == 0)
         rc = api__preview_register(d);
+    if (rc == 0)
+        rc = api__muc_register(d);
     return rc;
 }
 
@@ -53,6 +55,8 @@ void api_free(struct api_deps *d)
     api__meet_free(d);
     api__preview_free(d);
     map_free(d->state->ceremonies);
+    if (d->state->queues != NULL) /* calls still running at shutdown */
+        map_free(d->state->queues);
     api__tickets_free(d->state->tickets);
     while (d->state->routes) {
         struct api_route *r = d->state->routes;

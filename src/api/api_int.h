@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "api/api.h"
 #include "auth/auth.h"
@@ -14,6 +15,7 @@
 #define API_PASS_MAX 1024
 
 struct session;
+struct xmpp_stanza;
 struct map;
 
 struct api_tickets;
@@ -31,6 +33,7 @@ struct api_state {
     struct api_users *users;     /* user_api.c: the server's XEP-0092 version for U10 */
     struct api_meet *meet;       /* meet_api.c: whether the server offers XEP-0483 */
     struct api_preview *preview; /* preview_api.c: result cache and per-user rate */
+    struct map *queues;          /* api_queue.c: user -> running struct api_queued */
 };
 
 int api__auth_register(struct api_deps *d);
@@ -47,12 +50,33 @@ int api__xmpp_raw_register(struct api_deps *d);
 int api__upload_register(struct api_deps *d);
 int api__meet_register(struct api_deps *d);
 int api__preview_register(struct api_deps *d);
+int api__muc_register(struct api_deps *d);
 void api__webauthn_free(struct api_deps *d);
 void api__meet_free(struct api_deps *d);
 void api__preview_free(struct api_deps *d);
 void api__push_free(struct api_deps *d);
 int api__users_register(struct api_deps *d);
 void api__users_free(struct api_deps *d);
+
+/* The message of C2 (type NULL: "chat", or "normal" for a JSON body without "body") or G9
+ * (type "groupchat"): a JSON object body becomes Jive property "data" (the whole text) plus
+ * <body> from its "body" member; any other text is a plain body (chat_api.c). */
+struct xmpp_stanza *api__build_message(const char *to, const char *text, const char *type);
+
+/* Archive helpers shared by the history calls (chat_api.c; C1, G1, G6). */
+/* XEP-0082 dateTime ("2024-05-01T10:00:00Z", optional seconds and fraction, Z or +hh:mm) to
+ * epoch ms. */
+bool api__parse_iso(const char *v, int64_t *ms);
+/* The contract's date argument: ISO-8601 when it contains 'T', else MM/dd/yy local time. */
+bool api__parse_date_arg(const char *v, int64_t *ms);
+/* Epoch ms as "2024-05-01T10:00:00.000Z". */
+void api__format_iso(int64_t ms, char out[40]);
+/* Appends <field var [type]><value>value</value></field> to a data form. */
+void api__form_field(struct xmpp_stanza *x, const char *var, const char *value, const char *type);
+/* {"node","domain","resource"} of a JID, JSON null when it is not one. */
+json_t *api__jid_object(const char *s);
+/* ASCII case-insensitive: every whitespace-separated term of kw occurs in body. */
+bool api__keywords_match(const char *body, const char *kw);
 
 /* The contract's ServiceException body: message "Exception", resource = the human text,
  * exception derived from the status (IllegalArgumentException for 400, ...). */
@@ -188,6 +212,48 @@ void api__html_meta_cleanup(struct api_html_meta *m);
 
 /* Stores the password in the vault when vault.store_password is on. */
 void api__vault_password(struct api_deps *d, const char *user, const char *password);
+
+/* SQL LIKE (case-sensitive; '%' any run of bytes, '_' one byte) as the reference's property
+ * search. Iterative: backtracks only to the last '%', so O(strlen(s) * strlen(p)) at worst. */
+bool api__like(const char *s, const char *p);
+
+/* A per-user queue of calls (api_queue.c): calls of one user that read-modify-write state on
+ * the XMPP server run one at a time, in arrival order. Embed struct api_queued in the call and
+ * fill req, user (borrowed from the call; the queue's key), start and aborted. */
+struct api_queued {
+    struct api_queued *next;
+    struct http_req *req;
+    const char *user;
+    void (*start)(struct api_queued *q);   /* its turn: run the call */
+    void (*aborted)(struct api_queued *q); /* the client left while it waited: end the call
+                                            * (which calls api__queue_leave) without a reply */
+};
+
+/* Starts q at once when the user has no running call (q->start runs inside), else queues it
+ * and watches its request for an abort. */
+void api__queue_enter(struct api_deps *d, struct api_queued *q);
+/* Takes q out of its user's queue (running or waiting) and returns the call to start next, or
+ * NULL: pass it to api__queue_run once q's own cleanup is done. */
+struct api_queued *api__queue_leave(struct api_deps *d, struct api_queued *q);
+/* Starts next (NULL: nothing). */
+void api__queue_run(struct api_queued *next);
+
+/* One page of a C1 archive query (chat_api.c): of the got result messages (each
+ * <message><result xmlns="urn:xmpp:mam:2" id/></message>, in time order) at most room are
+ * kept, the oldest when paging forward, the newest when paging backward; cut tells that some
+ * were dropped here or (truncated) by the collector. first and last (mem_free; NULL when
+ * unknown) are the archive ids of the kept run's ends, from the results themselves (the
+ * page's RSM set, only when nothing was cut and a result has no id). */
+struct xmpp_stanza;
+
+struct api_mam_page {
+    size_t start, n; /* items[start .. start + n) are kept */
+    bool cut;
+    char *first, *last;
+};
+
+void api__mam_page(struct xmpp_stanza *const *items, size_t got, size_t room, bool backward,
+                   bool truncated, const struct xmpp_stanza *set, struct api_mam_page *out);
 
 /* True when s[0..len) is UTF-8 and contains only characters XML 1.0 allows. */
 bool api__xml_text_valid(const char *s, size_t len);

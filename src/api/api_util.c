@@ -644,3 +644,28 @@ bool api__xml_text_valid(const char *s, size_t len)
     }
     return true;
 }
+
+bool api__like(const char *s, const char *p)
+{
+    const char *star = NULL; /* the pattern just after the last '%' seen */
+    const char *mark = NULL; /* where in s that '%' match began */
+    while (*s != '\0') {
+        if (*p == '%') {
+            while (*p == '%') /* a run of '%' is one '%' */
+                p++;
+            star = p;
+            mark = s;
+        } else if (*p != '\0' && (*p == '_' || *p == *s)) {
+            p++;
+            s++;
+        } else if (star != NULL) { /* let the last '%' take one more byte; retry after it */
+            p = star;
+            s = ++mark;
+        } else {
+            return false;
+        }
+    }
+    while (*p == '%')
+        p++;
+    return *p == '\0';
+}

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/map.h"
 #include "core/mem.h"
 #include "core/rnd.h"
 #include "session/session.h"
@@ -53,7 +52,7 @@ enum bm_kind {
 };
 
 struct bm_op {
-    struct bm_op *next; /* the user's queue */
+    struct api_queued q; /* first: the user's queue */
     struct api_deps *d;
     struct http_req *req;
     struct session *s;
@@ -72,9 +71,7 @@ struct bm_op {
     char user[API_USER_MAX];
 };
 
-/* ---- the per-user queue ------------------------------------------------------------------ */
-
-static struct map *queues; /* user -> struct bm_op * (head = the running call) */
+/* ---- the per-user queue (api_queue.c) --------------------------------------------------- */
 
 static void op_start(struct bm_op *op);
 static void op_error(struct bm_op *op, int status, const char *text);
@@ -83,26 +80,7 @@ static void op_error(struct bm_op *op, int status, const char *text);
 static void op_free(void *p)
 {
     struct bm_op *op = p;
-    struct bm_op *head = queues ? map_get(queues, op->user) : NULL;
-    struct bm_op *next = NULL;
-    if (head == op) {
-        next = op->next;
-        if (next != NULL)
-            map_put(queues, op->user, next);
-        else
-            map_remove(queues, op->user);
-    } else {
-        for (struct bm_op *q = head; q != NULL; q = q->next) {
-            if (q->next == op) {
-                q->next = op->next;
-                break;
-            }
-        }
-    }
-    if (queues != NULL && map_count(queues) == 0) {
-        map_free(queues);
-        queues = NULL;
-    }
+    struct api_queued *next = api__queue_leave(op->d, &op->q);
     json_decref(op->input);
     json_decref(op->old);
     json_decref(op->cur);
@@ -110,37 +88,24 @@ static void op_free(void *p)
     mem_free(op->key);
     mem_free(op->value);
     mem_free(op);
-    if (next == NULL)
-        return;
-    /* the session may have ended (and another begun) while next waited */
-    next->s = session_find(next->d->sessions, next->user);
-    if (next->s == NULL)
-        op_error(next, 503, "xmpp session closed");
+    api__queue_run(next);
+}
+
+/* Its turn in the queue (q is the first member of struct bm_op). */
+static void op_turn(struct api_queued *q)
+{
+    struct bm_op *op = (struct bm_op *)q;
+    /* the session may have ended (and another begun) while it waited */
+    op->s = session_find(op->d->sessions, op->user);
+    if (op->s == NULL)
+        op_error(op, 503, "xmpp session closed");
     else
-        op_start(next);
-}
-
-static void op_waiting_aborted(struct http_req *req, void *data)
-{
-    (void)req;
-    op_free(data);
-}
-
-static void op_enqueue(struct bm_op *op)
-{
-    if (queues == NULL)
-        queues = map_new();
-    struct bm_op *head = map_get(queues, op->user);
-    if (head == NULL) {
-        map_put(queues, op->user, op);
         op_start(op);
-        return;
-    }
-    struct bm_op *tail = head;
-    while (tail->next != NULL)
-        tail = tail->next;
-    tail->next = op;
-    http_req_on_abort(op->req, op_waiting_aborted, op);
+}
+
+static void op_waiting_aborted(struct api_queued *q)
+{
+    op_free(q);
 }
 
 /* Ends the call with a reply (body consumed; NULL: empty 200). */
@@ -790,7 +755,10 @@ static void handle(struct http_req *req, const char *user, struct session *s, st
     struct bm_op *p = mem_alloc(sizeof(*p));
     *p = op;
     snprintf(p->user, sizeof(p->user), "%s", session_username(s)); /* the queue's key */
-    op_enqueue(p);
+    p->q = (struct api_queued){
+        .req = req, .user = p->user, .start = op_turn, .aborted = op_waiting_aborted
+    };
+    api__queue_enter(d, &p->q);
 }
 
 #define HANDLER(fn, kind)                                                                         \

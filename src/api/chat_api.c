@@ -22,9 +22,10 @@
 
 #define NS_JIVE_PROPS "http://www.jivesoftware.com/xmlns/xmpp/properties"
 
-/* Builds the message of C2: a JSON object body becomes Jive property "data" (the whole text)
- * plus <body> from its "body" member; any other text is a plain chat body. */
-static struct xmpp_stanza *build_message(const char *to, const char *text)
+/* Builds the message of C2 (type NULL) or G9 (type "groupchat"): a JSON object body becomes Jive
+ * property "data" (the whole text) plus <body> from its "body" member; any other text is a
+ * plain body. */
+struct xmpp_stanza *api__build_message(const char *to, const char *text, const char *type)
 {
     struct xmpp_stanza *m = xmpp_stanza_new("message", XMPP_NS_CLIENT);
     char id[25];
@@ -34,7 +35,7 @@ static struct xmpp_stanza *build_message(const char *to, const char *text)
     json_t *j = json_loads(text, 0, NULL);
     if (json_is_object(j)) {
         const char *body = json_string_value(json_object_get(j, "body"));
-        xmpp_stanza_set_attr(m, "type", body ? "chat" : "normal");
+        xmpp_stanza_set_attr(m, "type", type ? type : body ? "chat" : "normal");
         if (body)
             xmpp_stanza_add_text_child(m, "body", NULL, body);
         struct xmpp_stanza *props = xmpp_stanza_add_child(m, "properties", NS_JIVE_PROPS);
@@ -43,7 +44,7 @@ static struct xmpp_stanza *build_message(const char *to, const char *text)
         struct xmpp_stanza *v = xmpp_stanza_add_text_child(prop, "value", NULL, text);
         xmpp_stanza_set_attr(v, "type", "string");
     } else {
-        xmpp_stanza_set_attr(m, "type", "chat");
+        xmpp_stanza_set_attr(m, "type", type ? type : "chat");
         xmpp_stanza_add_text_child(m, "body", NULL, text);
     }
     json_decref(j);
@@ -79,7 +80,7 @@ static void handle_message(struct http_req *req, const char *user, struct sessio
         api__error(req, 400, "message is not valid UTF-8 text");
         return;
     }
-    struct xmpp_stanza *m = build_message(to, text);
+    struct xmpp_stanza *m = api__build_message(to, text, NULL);
     int rc = session_send(s, m);
     if (rc == 0)
         session_echo_sent(s, m); /* every tab of the user shows what this one sent */
@@ -176,6 +177,7 @@ struct hist {
     /* what the pages so far brought, in time order */
     struct xmpp_stanza **items;
     size_t n;
+    size_t bytes;       /* their serialised size (HIST_MAX_BYTES for the whole request) */
     char *first, *last; /* RSM ids of the whole answer */
     unsigned rounds;
 };
@@ -197,7 +199,7 @@ static void hist_free(void *data)
 
 /* Parses "2024-05-01T10:00:00Z" (XEP-0082 dateTime: optional fraction, Z or +hh:mm offset,
  * no zone = UTC) into epoch milliseconds. */
-static bool parse_iso(const char *v, int64_t *ms)
+bool api__parse_iso(const char *v, int64_t *ms)
 {
     int y, mo, d, h, mi, n = 0;
     if (sscanf(v, "%4d-%2d-%2dT%2d:%2d%n", &y, &mo, &d, &h, &mi, &n) != 5 || n != 16)
@@ -252,10 +254,10 @@ static bool parse_iso(const char *v, int64_t *ms)
 
 /* The contract's date argument: ISO-8601 when it contains 'T', else MM/dd/yy in the gateway's
  * local time (a 4-digit year is taken as it is). */
-static bool parse_date_arg(const char *v, int64_t *ms)
+bool api__parse_date_arg(const char *v, int64_t *ms)
 {
     if (strchr(v, 'T') != NULL)
-        return parse_iso(v, ms);
+        return api__parse_iso(v, ms);
     int mo, d, y, n = 0;
     if (sscanf(v, "%2d/%2d/%4d%n", &mo, &d, &y, &n) != 3 || v[n] != '\0' || mo < 1 || mo > 12 ||
         d < 1 || d > 31 || y < 0)
@@ -270,7 +272,7 @@ static bool parse_date_arg(const char *v, int64_t *ms)
     return true;
 }
 
-static void format_iso(int64_t ms, char out[40])
+void api__format_iso(int64_t ms, char out[40])
 {
     if (ms < 0)
         ms = 0;
@@ -282,7 +284,7 @@ static void format_iso(int64_t ms, char out[40])
     snprintf(out, 40, "%s.%03dZ", day, (int)(ms % 1000));
 }
 
-static void add_field(struct xmpp_stanza *x, const char *var, const char *value, const char *type)
+void api__form_field(struct xmpp_stanza *x, const char *var, const char *value, const char *type)
 {
     struct xmpp_stanza *f = xmpp_stanza_add_child(x, "field", NULL);
     xmpp_stanza_set_attr(f, "var", var);
@@ -292,7 +294,7 @@ static void add_field(struct xmpp_stanza *x, const char *var, const char *value,
 }
 
 /* {"node","domain","resource"} of a JID (org.xmpp.packet.JID as Jackson writes it). */
-static json_t *jid_object(const char *s)
+json_t *api__jid_object(const char *s)
 {
     struct xmpp_jid j;
     if (s == NULL || xmpp_jid_parse(&j, s) < 0)
@@ -308,7 +310,7 @@ static json_t *jid_object(const char *s)
 }
 
 /* ASCII case-insensitive: every whitespace-separated term of kw occurs in body. */
-static bool keywords_match(const char *body, const char *kw)
+bool api__keywords_match(const char *body, const char *kw)
 {
     const char *p = kw;
     while (*p) {
@@ -363,7 +365,7 @@ static json_t *conv_json(const struct conv *c, const char *own, const char *doma
         if (i == 1 && strcmp(pair[0], pair[1]) == 0)
             break; /* notes to self */
         json_array_append_new(list, json_string(pair[i]));
-        json_array_append_new(objs, jid_object(pair[i]));
+        json_array_append_new(objs, api__jid_object(pair[i]));
     }
     json_object_set_new(o, "participantList", list);
     json_object_set_new(o, "participants", objs);
@@ -389,13 +391,14 @@ static void hist_reply(struct http_req *req, struct session *s, struct hist *h, 
         const struct xmpp_stanza *delay = fwd ? xmpp_stanza_child(fwd, "delay", NS_DELAY) : NULL;
         const char *stamp = delay ? xmpp_stanza_attr(delay, "stamp") : NULL;
         int64_t t;
-        if (msg == NULL || stamp == NULL || !parse_iso(stamp, &t))
+        if (msg == NULL || stamp == NULL || !api__parse_iso(stamp, &t))
             continue;
         const char *mtype = xmpp_stanza_attr(msg, "type");
         if (mtype != NULL && (strcmp(mtype, "groupchat") == 0 || strcmp(mtype, "error") == 0))
             continue;
         char *body = xmpp_stanza_child_text(msg, "body", NULL);
-        if (body == NULL || (h->keywords && !h->fulltext && !keywords_match(body, h->keywords))) {
+        if (body == NULL ||
+            (h->keywords && !h->fulltext && !api__keywords_match(body, h->keywords))) {
             mem_free(body);
             continue;
         }
@@ -430,9 +433,9 @@ static void hist_reply(struct http_req *req, struct session *s, struct hist *h, 
         json_t *m = json_object();
         json_object_set_new(m, "conversationID", json_integer(c->id));
         json_object_set_new(m, "from", json_string(fromv));
-        json_object_set_new(m, "fromJID", jid_object(fromv));
+        json_object_set_new(m, "fromJID", api__jid_object(fromv));
         json_object_set_new(m, "to", json_string(tov));
-        json_object_set_new(m, "toJID", jid_object(tov));
+        json_object_set_new(m, "toJID", api__jid_object(tov));
         json_object_set_new(m, "sentDate", json_integer(t));
         json_t *jb = json_string(body);
         json_object_set_new(m, "body", jb ? jb : json_string(""));
@@ -475,6 +478,45 @@ static char *rsm_id(const struct xmpp_stanza *set, const char *name)
     return v;
 }
 
+/* The archive id of a result message (<result xmlns="urn:xmpp:mam:2" id/>), or NULL. */
+static char *result_id(const struct xmpp_stanza *msg)
+{
+    const struct xmpp_stanza *r = xmpp_stanza_child(msg, "result", NS_MAM);
+    const char *id = r ? xmpp_stanza_attr(r, "id") : NULL;
+    size_t len = id ? strlen(id) : 0;
+    if (len == 0 || len > HIST_ARG_MAX || !api__xml_text_valid(id, len))
+        return NULL;
+    return mem_strdup(id);
+}
+
+static const struct xmpp_stanza *mam_set(const struct xmpp_stanza *reply)
+{
+    const struct xmpp_stanza *fin = xmpp_stanza_child(reply, "fin", NS_MAM);
+    return fin ? xmpp_stanza_child(fin, "set", NS_RSM) : NULL;
+}
+
+void api__mam_page(struct xmpp_stanza *const *items, size_t got, size_t room, bool backward,
+                   bool truncated, const struct xmpp_stanza *set, struct api_mam_page *out)
+{
+    /* Cut what does not fit: a server that ignores <max/> sent more. Paging forward the oldest
+     * of the page are kept, paging backward (before) the newest (the page's tail), so that
+     * the kept run borders on what the client already has. */
+    size_t n = got > room ? room : got;
+    out->cut = truncated || got > room; /* truncated: the collector dropped some */
+    out->start = backward ? got - n : 0;
+    out->n = n;
+    /* The cursor is that of the messages kept, from their <result id/>: the server's <set/>
+     * describes the whole page, and after=last would then skip what was cut here. The
+     * server's ids stand in only when nothing was cut and a result carries no usable id. */
+    struct xmpp_stanza *const *kept = items + out->start;
+    out->first = n ? result_id(kept[0]) : NULL;
+    out->last = n ? result_id(kept[n - 1]) : NULL;
+    if (!out->cut && n > 0 && out->first == NULL)
+        out->first = rsm_id(set, "first");
+    if (!out->cut && n > 0 && out->last == NULL)
+        out->last = rsm_id(set, "last");
+}
+
 /* One page answered: keep its messages; ask for the next page while the server gave fewer
  * than max (servers cap pages, e.g. Prosody's max_archive_query_results 50), else answer. */
 static void hist_mam_done(struct session *s, int status, const struct xmpp_stanza *reply,
@@ -499,23 +541,29 @@ static void hist_mam_done(struct session *s, int status, const struct xmpp_stanz
         hist_free(h);
         return;
     }
-    if (n > h->max - h->n)
-        n = h->max - h->n; /* a server that ignores <max/> */
+    struct api_mam_page pg;
+    api__mam_page(items, n, h->max - h->n, h->backward, truncated, mam_set(reply), &pg);
+    n = pg.n;
+    bool cut = pg.cut;
+    struct xmpp_stanza *const *kept = items + pg.start;
     struct xmpp_stanza **all = mem_alloc((h->n + n + 1) * sizeof(*all));
     size_t off = h->backward ? 0 : h->n; /* older pages go in front */
     if (h->n > 0)
         memcpy(all + (h->backward ? n : 0), h->items, h->n * sizeof(*all));
-    for (size_t i = 0; i < n; i++)
-        all[off + i] = xmpp_stanza_ref(items[i]);
+    for (size_t i = 0; i < n; i++) {
+        all[off + i] = xmpp_stanza_ref(kept[i]);
+        char *xml = xmpp_stanza_to_string(kept[i]); /* as the collector measures it */
+        h->bytes += xml ? strlen(xml) : 0;
+        mem_free(xml);
+    }
     mem_free(h->items);
     h->items = all;
     h->n += n;
     h->rounds++;
     const struct xmpp_stanza *fin = xmpp_stanza_child(reply, "fin", NS_MAM);
-    const struct xmpp_stanza *set = fin ? xmpp_stanza_child(fin, "set", NS_RSM) : NULL;
-    char *first = rsm_id(set, "first"), *last = rsm_id(set, "last");
     const char *complete = fin ? xmpp_stanza_attr(fin, "complete") : NULL;
-    bool done = complete && (strcmp(complete, "true") == 0 || strcmp(complete, "1") == 0);
+    bool done = !cut && complete && (strcmp(complete, "true") == 0 || strcmp(complete, "1") == 0);
+    char *first = pg.first, *last = pg.last;
     /* the answer's first is the oldest page's first, its last the newest page's last */
     if (first && (h->backward || h->first == NULL)) {
         mem_free(h->first);
@@ -526,7 +574,7 @@ static void hist_mam_done(struct session *s, int status, const struct xmpp_stanz
         h->last = mem_strdup(last);
     }
     char *cursor = h->backward ? first : last;
-    if (!done && !truncated && n > 0 && cursor != NULL && h->n < h->max &&
+    if (!done && !cut && n > 0 && cursor != NULL && h->n < h->max && h->bytes < HIST_MAX_BYTES &&
         h->rounds < HIST_MAX_ROUNDS) {
         mem_free(h->before);
         mem_free(h->after);
@@ -539,7 +587,7 @@ static void hist_mam_done(struct session *s, int status, const struct xmpp_stanz
     }
     mem_free(first);
     mem_free(last);
-    hist_reply(req, s, h, done && !truncated);
+    hist_reply(req, s, h, done);
 }
 
 static void hist_aborted(struct http_req *req, void *data)
@@ -558,15 +606,15 @@ static void hist_query(struct http_req *req, struct session *s, struct hist *h)
     xmpp_stanza_set_attr(q, "queryid", h->qid);
     struct xmpp_stanza *x = xmpp_stanza_add_child(q, "x", NS_DATA);
     xmpp_stanza_set_attr(x, "type", "submit");
-    add_field(x, "FORM_TYPE", NS_MAM, "hidden");
+    api__form_field(x, "FORM_TYPE", NS_MAM, "hidden");
     if (h->with)
-        add_field(x, "with", h->with, NULL);
+        api__form_field(x, "with", h->with, NULL);
     if (h->start[0])
-        add_field(x, "start", h->start, NULL);
+        api__form_field(x, "start", h->start, NULL);
     if (h->end[0])
-        add_field(x, "end", h->end, NULL);
+        api__form_field(x, "end", h->end, NULL);
     if (h->keywords && h->fulltext)
-        add_field(x, "{" NS_FULLTEXT "}fulltext", h->keywords, NULL);
+        api__form_field(x, "{" NS_FULLTEXT "}fulltext", h->keywords, NULL);
     struct xmpp_stanza *set = xmpp_stanza_add_child(q, "set", NS_RSM);
     char max[16];
     snprintf(max, sizeof(max), "%u", h->max - (unsigned)h->n);
@@ -578,8 +626,8 @@ static void hist_query(struct http_req *req, struct session *s, struct hist *h)
     h->s = s;
     h->req = req;
     session_touch(s);
-    int64_t id =
-        session_mam_query(s, iq, h->qid, h->max - h->n, HIST_MAX_BYTES, 0, hist_mam_done, h);
+    int64_t id = session_mam_query(s, iq, h->qid, h->max - h->n, HIST_MAX_BYTES - h->bytes, 0,
+                                   hist_mam_done, h);
     xmpp_stanza_unref(iq);
     if (id < 0) {
         api__error_errno(req, (int)id, "xmpp send failed");
@@ -679,10 +727,10 @@ static void handle_history(struct http_req *req, const char *user, struct sessio
     h->after = after ? mem_strdup(after) : NULL;
     h->backward = before != NULL;
     int64_t ms;
-    if (start != NULL && parse_date_arg(start, &ms)) /* unparseable dates: no bound */
-        format_iso(ms - 5 * 60 * 1000, h->start);
-    if (end != NULL && parse_date_arg(end, &ms))
-        format_iso(ms + DAY_MS - 1, h->end);
+    if (start != NULL && api__parse_date_arg(start, &ms)) /* unparseable dates: no bound */
+        api__format_iso(ms - 5 * 60 * 1000, h->start);
+    if (end != NULL && api__parse_date_arg(end, &ms))
+        api__format_iso(ms + DAY_MS - 1, h->end);
     if (h->keywords == NULL) {
         hist_query(req, s, h);
         return;

@@ -76,6 +76,8 @@ enum {
 };
 
 struct uop {
+    struct api_queued q; /* U3, U12: the user's queue (read-modify-write of props, vCard) */
+    bool queued;
     struct api_deps *d;
     enum uop_kind kind;
     unsigned todo;
@@ -89,11 +91,13 @@ struct uop {
     json_t *set_props;                /* U3: the replacement set; U12: updates to merge */
     char *password;                   /* wiped at the end */
     const char *search, *pkey, *pval; /* U1 (the request's strings) */
+    char *qkey;                       /* the queue's key: the session's username */
 };
 
 static void uop_free(void *data)
 {
     struct uop *u = data;
+    struct api_queued *next = u->queued ? api__queue_leave(u->d, &u->q) : NULL;
     xmpp_stanza_unref(u->vcard);
     xmpp_stanza_unref(u->new_vcard);
     json_decref(u->props);
@@ -105,7 +109,9 @@ static void uop_free(void *data)
         OPENSSL_cleanse(u->password, strlen(u->password));
         mem_free(u->password);
     }
+    mem_free(u->qkey);
     mem_free(u);
+    api__queue_run(next);
 }
 
 static void uop_next(struct http_req *req, struct session *s, struct uop *u);
@@ -305,6 +311,19 @@ static void got_private(struct http_req *req, struct session *s, const struct xm
     uop_next(req, s, u);
 }
 
+/* An error answer that means "no such node" or "no PEP here" (as bookmark_api.c decides):
+ * only then is XEP-0049 private storage used instead. Any other error (forbidden, timeout,
+ * resource-constraint, ...) must not send a read or a write elsewhere: a write to private
+ * storage would shadow, and then lose, the properties kept in PEP. */
+static bool pep_missing(const struct xmpp_stanza *reply)
+{
+    const char *cond = NULL;
+    api__xmpp_error_status(reply, &cond);
+    return cond != NULL &&
+           (strcmp(cond, "item-not-found") == 0 || strcmp(cond, "feature-not-implemented") == 0 ||
+            strcmp(cond, "service-unavailable") == 0);
+}
+
 static void got_pep(struct http_req *req, struct session *s, const struct xmpp_stanza *reply,
                     void *data)
 {
@@ -318,6 +337,11 @@ static void got_pep(struct http_req *req, struct session *s, const struct xmpp_s
     if (!is_error(reply) && el != NULL) {
         props_from(u, el);
         uop_next(req, s, u);
+        return;
+    }
+    if (is_error(reply) && !pep_missing(reply)) { /* a real failure: no fallback, no write */
+        api__xmpp_error(req, reply);
+        uop_free(u);
         return;
     }
     /* no PEP node (or no PEP): the private XML storage fallback */
@@ -354,6 +378,11 @@ static void put_pep_done(struct http_req *req, struct session *s, const struct x
     const char *cond;
     api__xmpp_error_status(reply, &cond);
     log_debug("props_pep_refused", "user=%s condition=%s", u->user, cond);
+    if (!pep_missing(reply)) {
+        api__xmpp_error(req, reply);
+        uop_free(u);
+        return;
+    }
     struct xmpp_stanza *q;
     struct xmpp_stanza *iq = api__iq_new("set", NULL, "query", NS_PRIVATE, &q);
     xmpp_stanza_adopt_child(q, props_element(u->props));
@@ -550,31 +579,13 @@ static void step_remove(struct http_req *req, struct session *s, struct uop *u)
 
 /* ---- answers ------------------------------------------------------------------------------ */
 
-/* SQL LIKE with % and _ (case-sensitive), as the reference's property search. */
-static bool like(const char *s, const char *p)
-{
-    for (; *p; p++, s++) {
-        if (*p == '%') {
-            for (;; s++) {
-                if (like(s, p + 1))
-                    return true;
-                if (*s == '\0')
-                    return false;
-            }
-        }
-        if (*s == '\0' || (*p != '_' && *p != *s))
-            return false;
-    }
-    return *s == '\0';
-}
-
 static bool props_match(const json_t *props, const char *key, const char *value)
 {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)props, k, v)
     {
-        if (like(k, key) && (value == NULL || strcmp(json_string_value(v), value) == 0))
+        if (api__like(k, key) && (value == NULL || strcmp(json_string_value(v), value) == 0))
             return true;
     }
     return false;
@@ -773,6 +784,37 @@ static struct uop *uop_new(struct api_deps *d, const char *user, enum uop_kind k
     return u;
 }
 
+/* Its turn in the user's queue (q is the first member of struct uop). */
+static void uop_turn(struct api_queued *q)
+{
+    struct uop *u = (struct uop *)q;
+    /* the session may have ended (and another begun) while it waited */
+    struct session *s = session_find(u->d->sessions, u->qkey);
+    if (s == NULL) {
+        struct http_req *req = q->req;
+        uop_free(u);
+        api__error(req, 503, "xmpp session closed");
+        return;
+    }
+    uop_next(q->req, s, u);
+}
+
+static void uop_waiting_aborted(struct api_queued *q)
+{
+    uop_free(q);
+}
+
+/* Runs a call that writes (U3, U12) after the user's earlier writes (and bookmark calls). */
+static void uop_enqueue(struct http_req *req, struct session *s, struct uop *u)
+{
+    u->queued = true;
+    u->qkey = mem_strdup(session_username(s));
+    u->q = (struct api_queued){
+        .req = req, .user = u->qkey, .start = uop_turn, .aborted = uop_waiting_aborted
+    };
+    api__queue_enter(u->d, &u->q);
+}
+
 /* ---- handlers ------------------------------------------------------------------------------ */
 
 /* GET /users?search&propertyKey&propertyValue — the caller and their roster contacts (no
@@ -781,10 +823,11 @@ static void handle_users(struct http_req *req, const char *user, struct session 
                          struct api_deps *d)
 {
     const char *names[] = { "search", "propertyKey", "propertyValue" };
+    const size_t max[] = { TEXT_FIELD_MAX, PROP_KEY_MAX, PROP_VALUE_MAX };
     const char *vals[3];
     for (int i = 0; i < 3; i++) {
         vals[i] = http_req_query(req, names[i]);
-        if (vals[i] != NULL && !text_ok(vals[i], PROP_VALUE_MAX)) {
+        if (vals[i] != NULL && !text_ok(vals[i], max[i])) {
             api__error(req, 400, "invalid query argument");
             return;
         }
@@ -842,6 +885,15 @@ static bool string_member(const json_t *o, const char *key, size_t max, char **o
     return true;
 }
 
+/* Overwrites the password string in the parsed body (ours: one reference) before it is freed.
+ * The request's raw body and the parser's scratch buffers are not ours to wipe. */
+static void wipe_password(json_t *in)
+{
+    json_t *v = json_object_get(in, "password");
+    if (json_is_string(v))
+        OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+}
+
 /* PUT /user — JSON UserEntity. */
 static void handle_put_user(struct http_req *req, const char *user, struct session *s,
                             struct api_deps *d)
@@ -850,6 +902,7 @@ static void handle_put_user(struct http_req *req, const char *user, struct sessi
     const char *body = http_req_body(req, &len);
     json_t *in = json_loadb(body, len, 0, NULL);
     if (!json_is_object(in)) {
+        wipe_password(in);
         json_decref(in);
         api__error(req, 400, "body must be a JSON UserEntity");
         return;
@@ -862,6 +915,7 @@ static void handle_put_user(struct http_req *req, const char *user, struct sessi
         if (!json_is_string(jun) || !api__username(json_string_value(jun), folded))
             bad = "invalid username";
         else if (strcmp(folded, user) != 0) {
+            wipe_password(in);
             json_decref(in);
             uop_free(u);
             api__error(req, 400, "renaming an account is not possible over XMPP");
@@ -886,12 +940,14 @@ static void handle_put_user(struct http_req *req, const char *user, struct sessi
     if (bad == NULL && jvc != NULL && !json_is_null(jvc)) {
         u->new_vcard = json_is_string(jvc) ? vcard_parse(json_string_value(jvc)) : NULL;
         if (u->new_vcard == NULL) {
+            wipe_password(in);
             json_decref(in);
             uop_free(u);
             api__error(req, 409, "Could not create vcard");
             return;
         }
     }
+    wipe_password(in);
     json_decref(in);
     if (bad != NULL) {
         uop_free(u);
@@ -906,7 +962,7 @@ static void handle_put_user(struct http_req *req, const char *user, struct sessi
         u->todo |= PUT_PROPS;
     if (u->password != NULL)
         u->todo |= PUT_PASSWORD;
-    uop_next(req, s, u);
+    uop_enqueue(req, s, u);
 }
 
 static void handle_delete_user(struct http_req *req, const char *user, struct session *s,
@@ -988,7 +1044,7 @@ static void handle_config_set(struct http_req *req, const char *user, struct ses
     if (json_object_size(set) > 0)
         u->todo |= NEED_PROPS | PUT_PROPS;
     u->set_props = set;
-    uop_next(req, s, u);
+    uop_enqueue(req, s, u);
 }
 
 int api__users_register(struct api_deps *d)

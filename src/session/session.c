@@ -241,6 +241,7 @@ static void session_free(struct session *s)
         map_remove(mgr->by_user, s->username);
     session__reconnect_cleanup(s);
     session__roster_free(s);
+    session__mam_free(s);
     events_log_free(s->log);
     mem_free(s->resource);
     mem_free(s->jid);

@@ -219,12 +219,13 @@ size_t session_logout_tab(struct session *s, const char *tag);
  * borrowed for the call; truncated when some were dropped for the max_items/max_bytes bound. */
 typedef void session_mam_cb(struct session *s, int status, const struct xmpp_stanza *reply,
                             struct xmpp_stanza *const *items, size_t n, bool truncated, void *data);
-/* Sends a MAM query IQ to the user's own archive (iq carries <query xmlns="urn:xmpp:mam:2"
- * queryid=queryid>, queryid 1..63 bytes) and collects the result messages of that queryid
- * that come from the account itself until the IQ is answered. Those messages are taken out of
- * the inbound flow: they become no event. Keeps at most max_items messages and max_bytes of
- * their serialised size. Returns a waiter id (session_mam_cancel) or a negative errno (cb
- * never runs then). cb runs once (also with -ETIMEDOUT, -ECANCELED, -ECONNRESET and n = 0). */
+/* Sends a MAM query IQ to the user's own archive, or to the archive of the iq's 'to' (a MUC
+ * room, XEP-0313 §6) when set (iq carries <query xmlns="urn:xmpp:mam:2" queryid=queryid>,
+ * queryid 1..63 bytes) and collects the result messages of that queryid that come from that
+ * archive's bare JID (the account itself for its own) until the IQ is answered. Those messages are
+ * taken out of the inbound flow: they become no event. Keeps at most max_items messages and
+ * max_bytes of their serialised size. Returns a waiter id (session_mam_cancel) or a negative errno
+ * (cb never runs then). cb runs once (also with -ETIMEDOUT, -ECANCELED, -ECONNRESET and n = 0). */
 int64_t session_mam_query(struct session *s, struct xmpp_stanza *iq, const char *queryid,
                           size_t max_items, size_t max_bytes, uint64_t timeout_ms,
                           session_mam_cb *cb, void *data);
@@ -300,5 +301,72 @@ int session_presence_set(struct session *s, bool available, const char *show, co
                          int priority);
 /* The user's own presence as last set (available with no show when never set). */
 void session_presence_own(struct session *s, struct session_presence *out);
+
+/* --- group chat (XEP-0045; session_muc.c) --- */
+
+/* Bounds: rooms joined or being joined per session, occupants remembered per room (further
+ * occupants are not listed). */
+#define SESSION_MUC_MAX_ROOMS     64
+#define SESSION_MUC_MAX_OCCUPANTS 512
+
+/* status 0: the room sent our self-presence (status 110), we are in. -EPROTO: the room answered
+ * with an error presence, err (borrowed) is that presence (conflict: nickname in use;
+ * not-authorized: password; registration-required: members only; forbidden: banned;
+ * item-not-found; service-unavailable: full). -ETIMEDOUT, -ECANCELED (left, or the session
+ * ended), -ECONNABORTED (removed from the room meanwhile). */
+typedef void session_muc_join_cb(struct session *s, int status, const struct xmpp_stanza *err,
+                                 void *data);
+/* Enters room (bare JID) as nick: presence to room/nick with <x xmlns=muc>, the password when
+ * given, <history maxstanzas=history_max/> when history_max >= 0. Returns 0 when the room is
+ * already joined (cb never runs), a positive waiter id (session_muc_join_cancel) when cb will
+ * run, or -EINVAL (bad room or nick), -ENOSPC (too many rooms), -ENOTCONN, -ENOBUFS. A second
+ * join of a room still being joined waits for the same answer. timeout_ms 0: iq_timeout.
+ * Joined rooms are entered again after a reconnection that was not a resumption (history
+ * since shortly before the loss; duplicates are filtered). */
+int64_t session_muc_join(struct session *s, const char *room, const char *nick,
+                         const char *password, int history_max, uint64_t timeout_ms,
+                         session_muc_join_cb *cb, void *data);
+/* That waiter's callback will not run (the join itself goes on). Unknown ids are ignored. */
+void session_muc_join_cancel(struct session *s, int64_t id);
+/* Leaves (unavailable presence to room/nick) and forgets the room. -ENOENT when not joined or
+ * joining; else 0 or session_send's error (the room is forgotten either way). */
+int session_muc_leave(struct session *s, const char *room);
+/* True when room is joined (self-presence received). */
+bool session_muc_joined(const struct session *s, const char *room);
+/* Our nickname in a joined room, or NULL. Valid until the next stanza is handled. */
+const char *session_muc_nick(const struct session *s, const char *room);
+typedef void session_muc_room_cb(const char *room, const char *nick, void *data);
+/* Calls cb for every joined room; returns their number (cb may be NULL). */
+size_t session_muc_rooms(const struct session *s, session_muc_room_cb *cb, void *data);
+
+struct session_muc_occupant {
+    const char *nick;
+    const char *jid;         /* real JID when the room reveals it, else NULL */
+    const char *role;        /* moderator|participant|visitor|none */
+    const char *affiliation; /* owner|admin|member|outcast|none */
+};
+
+typedef void session_muc_occupant_cb(const char *room, const struct session_muc_occupant *o,
+                                     void *data);
+/* Calls cb for every occupant of a joined room known from its presences (ourselves included),
+ * in arrival order. Returns their number, or -ENOENT when the room is not joined. */
+int session_muc_occupants(const struct session *s, const char *room, session_muc_occupant_cb *cb,
+                          void *data);
+
+/* The last groupchat messages with a body seen in a joined room (the room's discussion
+ * history sent on entering included), at most SESSION_MUC_HISTORY and 256 KiB of text;
+ * a copy with the same id and sender is kept once. */
+#define SESSION_MUC_HISTORY 50
+
+struct session_muc_msg {
+    const char *from;  /* room@service/nick */
+    const char *body;  /* the <body> text */
+    const char *stamp; /* XEP-0203 delay stamp as the room gave it, else the arrival time */
+};
+
+typedef void session_muc_msg_cb(const char *room, const struct session_muc_msg *m, void *data);
+/* Calls cb for each, oldest first. Returns their number, or -ENOENT when not joined. */
+int session_muc_history(const struct session *s, const char *room, session_muc_msg_cb *cb,
+                        void *data);
 
 #endif

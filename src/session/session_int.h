@@ -100,6 +100,12 @@ struct session {
 
     /* roster and presence cache (session_roster.c), allocated on first use */
     struct session_roster *roster;
+
+    struct session_muc *muc; /* joined rooms (session_muc.c), NULL until the first join */
+
+    /* queries given up (cancelled, timed out) whose late results are still swallowed until
+     * their deadline (session_mam.c), newest first, at most MAM_GONE_MAX */
+    struct session_mam_gone *mams_gone;
 };
 
 struct session_login {
@@ -213,6 +219,8 @@ struct session_mam;
 /* Takes a MAM result message of a running session_mam_query (from the account, matching
  * queryid): true when it was collected (or dropped for the bound) and must not go further. */
 bool session__mam_collect(struct session *s, struct xmpp_stanza *st);
+/* Frees what session_mam.c keeps for s (the given-up queryids). */
+void session__mam_free(struct session *s);
 
 /* session_roster.c */
 /* The result (or failure) of the roster request of session__announce. */
@@ -225,5 +233,15 @@ void session__roster_presence(struct session *s, const struct xmpp_stanza *st);
  * presence to send (the own presence last set), or NULL when the user set it unavailable. */
 struct xmpp_stanza *session__roster_announce(struct session *s);
 void session__roster_free(struct session *s);
+
+/* session_muc.c */
+/* An inbound presence: follows joins, occupants and removals of the tracked rooms. */
+void session__muc_presence(struct session *s, const struct xmpp_stanza *st);
+/* After a fresh (not resumed) stream: enters every tracked room again. */
+void session__muc_rejoin(struct session *s);
+/* Fails pending joins with -ECANCELED and forgets every room (the session ends). */
+void session__muc_free(struct session *s);
+/* An inbound message: a groupchat message of a tracked room goes into its history. */
+void session__muc_message(struct session *s, const struct xmpp_stanza *st);
 
 #endif

@@ -211,7 +211,10 @@ static void on_iq_request(struct session *s, struct xmpp_stanza *st)
     const char *type = xmpp_stanza_attr(st, "type");
     struct xmpp_stanza *q = xmpp_stanza_first_child(st);
     const char *from = xmpp_stanza_attr(st, "from");
-    bool from_account = from == NULL || xmpp_jid_bare_equal(from, s->bare);
+    /* RFC 6121 §2.1.6: no 'from', or exactly the account's bare JID (no resource: another
+     * client of the same account is not the server) */
+    bool from_account =
+        from == NULL || (strchr(from, '/') == NULL && xmpp_jid_bare_equal(from, s->bare));
     const char *ns = q ? xmpp_stanza_ns(q) : NULL;
     const char *name = q ? xmpp_stanza_name(q) : "";
     bool get = strcmp(type, "get") == 0;
@@ -240,6 +243,7 @@ static void on_iq_request(struct session *s, struct xmpp_stanza *st)
 static void on_presence(struct session *s, struct xmpp_stanza *st)
 {
     session__roster_presence(s, st); /* the presence cache (session_roster.c) */
+    session__muc_presence(s, st);
     const char *type = xmpp_stanza_attr(st, "type");
     const char *from = xmpp_stanza_attr(st, "from");
     if (type == NULL || from == NULL || strcmp(type, "subscribe") != 0)
@@ -311,6 +315,7 @@ void session__on_stanza(struct session *s, struct xmpp_stanza *st)
 {
     if (session__mam_collect(s, st)) /* an archive query's result: no event */
         return;
+    session__muc_message(s, st);     /* group chat history (session_muc.c) */
     if (session__duplicate(s, st)) { /* e.g. resent by its sender after a lost ack */
         log_debug("duplicate", "jid=%s id=%s", s->bare, xmpp_stanza_attr(st, "id"));
         return;

@@ -274,12 +274,11 @@ static void attempt_start(struct session *s)
     s->mgr->o.get_credential(s->username, on_credential, req, s->mgr->o.data);
 }
 
-/* Rooms joined before the loss would be joined again here (XEP-0045 presence to each
- * room/nick, with a history limit). Room membership is not tracked yet; when it is, this is
- * the place. */
+/* Rooms joined before the loss are joined again (XEP-0045 presence to each room/nick, with
+ * history since shortly before the loss: session_muc.c). */
 static void rejoin_rooms(struct session *s)
 {
-    (void)s;
+    session__muc_rejoin(s);
 }
 
 struct resend_ctx {
@@ -433,6 +432,7 @@ static void count_message(const char *name, const char *xml, size_t len, void *d
 size_t session__reconnect_cleanup(struct session *s)
 {
     struct count_ctx c = { 0 };
+    session__muc_free(s);
     if (s->credreq != NULL) {
         s->credreq->s = NULL; /* its answer will find nobody */
         s->credreq = NULL;

@@ -9,7 +9,7 @@ import { startGateway } from '../harness/gateway.mjs';
 import { request } from '../harness/http.mjs';
 import { openClient } from '../harness/xmpp-raw.mjs';
 
-const PASS = { alice: 'alice-pw-users-1', bob: 'bob-pw-users-2', carol: 'carol-pw-users-3', dave: 'dave-pw-users-4' };
+const PASS = { alice: 'alice-pw-users-1', bob: 'bob-pw-users-2', carol: 'carol-pw-users-3', dave: 'dave-pw-users-4', erin: 'erin-pw-users-5', frank: 'frank-pw-users-6' };
 let prosody, gw;
 const rest = (path) => `${gw.url}/sparkweb/api/rest${path}`;
 
@@ -223,6 +223,72 @@ test('bad input: 400 / 409 and unauthenticated 401', async () => {
   const g = await call('GET', '/user', t);
   assert.equal(g.json.name, 'Alice L.');
   assert.equal(g.json.properties.length, 2);
+});
+
+test('U12/U3 concurrent writes of one user are serialised: no update is lost', async () => {
+  const t = await token('erin');
+  // pairs of POST /config/properties with different keys, sent at once
+  for (let round = 0; round < 4; round++) {
+    const rs = await Promise.all([`a${round}`, `b${round}`].map((k) =>
+      call('POST', '/config/properties', t, JSON.stringify([{ name: k, value: `v-${k}` }]))));
+    for (const r of rs) assert.equal(r.status, 200, r.text);
+  }
+  let g = await call('GET', '/user', t);
+  assert.equal(g.status, 200, g.text);
+  const props = Object.fromEntries(g.json.properties.map((x) => [x.key, x.value]));
+  assert.deepEqual(Object.keys(props).sort(), ['a0', 'a1', 'a2', 'a3', 'b0', 'b1', 'b2', 'b3']);
+  assert.equal(props.b2, 'v-b2');
+  // PUT /user name and email at once: both end up in the vCard
+  for (let round = 0; round < 3; round++) {
+    const rs = await Promise.all([
+      call('PUT', '/user', t, { name: `Erin ${round}` }),
+      call('PUT', '/user', t, { email: `erin${round}@example.org` }),
+    ]);
+    for (const r of rs) assert.equal(r.status, 200, r.text);
+    g = await call('GET', '/user', t);
+    assert.equal(g.json.name, `Erin ${round}`);
+    assert.equal(g.json.email, `erin${round}@example.org`);
+  }
+});
+
+test('U1 propertyKey LIKE: a pathological pattern answers at once; an over-long one is 400', async () => {
+  const t = await token('erin');
+  const key = 'a'.repeat(256);
+  const s = await call('POST', '/config/properties', t, JSON.stringify([{ name: key, value: 'x' }]));
+  assert.equal(s.status, 200, s.text);
+  // %a%a...%a%b: exponential for a recursive backtracking matcher
+  const pat = '%a'.repeat(127) + 'b';
+  const started = Date.now();
+  const r = await request('GET', rest(`/users?propertyKey=${encodeURIComponent(pat)}`),
+    { headers: { authorization: t }, timeoutMs: 5000 });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.users, []);
+  assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+  const hit = await call('GET', `/users?propertyKey=${encodeURIComponent('%%%a%%a_%a')}`, t);
+  assert.deepEqual(hit.json.users.map((u) => u.username), ['erin']);
+  const long = await call('GET', `/users?propertyKey=${'%25'.repeat(257)}`, t);
+  assert.equal(long.status, 400, long.text);
+});
+
+test('U12 a PEP refusal other than "no PEP" is answered, never written to private storage', async () => {
+  // frank's properties node exists with another access model: the gateway's publish with
+  // access_model=whitelist as a precondition is refused (not item-not-found / no PEP)
+  const c = await rawClient('frank');
+  const r = await c.iq((id) => `<iq type='set' id='${id}'><pubsub xmlns='http://jabber.org/protocol/pubsub'>` +
+    `<publish node='urn:x-sparkweb:properties:0'><item id='current'><properties xmlns='urn:x-sparkweb:properties:0'>` +
+    `<property name='kept'>yes</property></properties></item></publish></pubsub></iq>`);
+  assert.match(r, /type=(["'])result\1/, r);
+  const t = await token('frank');
+  const s = await call('POST', '/config/properties', t, JSON.stringify([{ name: 'other', value: 'x' }]));
+  assert.notEqual(s.status, 200, `answered 200 (written elsewhere?): ${s.text}`);
+  assert.ok(s.status >= 400, s.text);
+  // nothing went to XEP-0049 private storage
+  const p = await c.iq((id) => `<iq type='get' id='${id}'><query xmlns='jabber:iq:private'>` +
+    `<properties xmlns='urn:x-sparkweb:properties:0'/></query></iq>`);
+  assert.ok(!p.includes('other'), p);
+  c.close();
+  const g = await call('GET', '/user', t);
+  assert.deepEqual(g.json.properties, [{ key: 'kept', value: 'yes' }]);
 });
 
 test('properties survive a gateway restart (they live on the XMPP server)', async () => {

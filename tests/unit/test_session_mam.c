@@ -59,6 +59,17 @@ static const struct step script[] = {
           "", "q2", "b2", "two") "<iq type='result' id='sg5'><fin xmlns='urn:xmpp:mam:2'/></iq>" },
     /* q3: never answered (cancelled) */
     { "queryid='q3'", NULL },
+    /* q4: q3's results come late (after its cancel), then q4's answer */
+    { "queryid='q4'", RESULT("", "q3", "c1", "late")
+                          RESULT("from='alice@localhost'", "q3", "c2",
+                                 "late2") "<iq type='result' id='sg7'><fin "
+                                          "xmlns='urn:xmpp:mam:2' complete='true'/></iq>" },
+    /* q5: never answered (times out) */
+    { "queryid='q5'", NULL },
+    /* q6: q5's result comes after its timeout, then q6's answer */
+    { "queryid='q6'",
+      RESULT("", "q5", "d1", "late") "<iq type='result' id='sg9'><fin xmlns='urn:xmpp:mam:2' "
+                                     "complete='true'/></iq>" },
     { NULL, NULL },
 };
 
@@ -131,15 +142,20 @@ static void on_mam(struct session *s, int status, const struct xmpp_stanza *repl
     }
 }
 
-static int64_t query(struct ctx *c, const char *qid, size_t max_items)
+static int64_t query_t(struct ctx *c, const char *qid, size_t max_items, uint64_t timeout_ms)
 {
     struct xmpp_stanza *iq = xmpp_stanza_new("iq", XMPP_NS_CLIENT);
     xmpp_stanza_set_attr(iq, "type", "set");
     struct xmpp_stanza *q = xmpp_stanza_add_child(iq, "query", "urn:xmpp:mam:2");
     xmpp_stanza_set_attr(q, "queryid", qid);
-    int64_t id = session_mam_query(c->s, iq, qid, max_items, 1 << 20, 3000, on_mam, c);
+    int64_t id = session_mam_query(c->s, iq, qid, max_items, 1 << 20, timeout_ms, on_mam, c);
     xmpp_stanza_unref(iq);
     return id;
+}
+
+static int64_t query(struct ctx *c, const char *qid, size_t max_items)
+{
+    return query_t(c, qid, max_items, 3000);
 }
 
 static void mam_results_are_collected_bounded_and_never_events(void **state)
@@ -198,10 +214,30 @@ static void mam_results_are_collected_bounded_and_never_events(void **state)
     session_mam_cancel(c.s, id); /* unknown now: ignored */
     assert_int_equal(c.answers, 2);
 
+    /* the cancelled query's results arriving later are swallowed, not chat events */
+    int ev = c.xmpp_events;
+    assert_true(query(&c, "q4", 4) > 0);
+    pump(&c.answers, 3, 3000);
+    assert_int_equal(c.answers, 3);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(c.xmpp_events - ev, 1); /* q4's IQ answer only */
+
+    /* likewise for a query that timed out */
+    assert_true(query_t(&c, "q5", 4, 200) > 0);
+    pump(&c.answers, 4, 3000);
+    assert_int_equal(c.answers, 4);
+    assert_int_equal(c.status, -ETIMEDOUT);
+    ev = c.xmpp_events;
+    assert_true(query(&c, "q6", 4) > 0);
+    pump(&c.answers, 5, 3000);
+    assert_int_equal(c.answers, 5);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(c.xmpp_events - ev, 1); /* q6's IQ answer only */
+
     session_mgr_free(c.mgr, mgr_freed, &c);
     pump(&c.freed, 1, 5000);
     assert_int_equal(c.freed, 1);
-    assert_int_equal(c.answers, 2);
+    assert_int_equal(c.answers, 5);
     finish_loop(t);
 }
 

@@ -149,7 +149,10 @@ static const struct step presence_script[] = {
       "<iq type='set' id='push2' from='alice@localhost'><query xmlns='jabber:iq:roster'><item "
       "jid='carol@localhost' subscription='remove'/></query></iq>"
       "<iq type='set' id='push3' from='mallory@evil.example/x'><query "
-      "xmlns='jabber:iq:roster'><item jid='evil@evil.example' subscription='both'/></query></iq>" },
+      "xmlns='jabber:iq:roster'><item jid='evil@evil.example' subscription='both'/></query></iq>"
+      /* another client of the account is not the server: refused too */
+      "<iq type='set' id='push4' from='alice@localhost/other'><query "
+      "xmlns='jabber:iq:roster'><item jid='eve@localhost' subscription='both'/></query></iq>" },
     { "<body>5</body>", NULL },
     { NULL, NULL },
 };
@@ -259,6 +262,10 @@ static void roster_and_presence_follow_the_server(void **state)
     const char *refused = strstr(seen, "id='push3'");
     assert_non_null(refused);
     assert_non_null(strstr(refused, "<service-unavailable"));
+    assert_false(session_roster_get(s, "eve@localhost", &it));
+    const char *refused4 = strstr(seen, "id='push4'");
+    assert_non_null(refused4);
+    assert_non_null(strstr(refused4, "<service-unavailable"));
     assert_non_null(strstr(seen, "<iq xmlns='jabber:client' type='error'"));
 
     /* the own presence: what the next fresh binding announces */

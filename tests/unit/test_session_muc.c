@@ -1,0 +1,405 @@
+/* test_session_muc.c: joined-room tracking (session_muc.c) against the scripted server of the
+ * stream tests: a join waits for the self-presence and accepts a new room's default
+ * configuration, the occupants come from the room's presences (hostile values made harmless),
+ * an error presence fails the join with the stanza, an unanswered join times out, a leave
+ * sends unavailable presence and forgets the room, and a room archive query collects only the
+ * room's own result messages. Each test closes every handle and checks uv_loop_close() == 0. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "core/mem.h"
+#include "core/tick.h"
+#include "session/session.h"
+#include "xmpp/stanza.h"
+#include "xmpp/stream.h"
+#include "xmpp_fake_server.h"
+
+#define SUCCESS "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+#define FEATURES \
+    HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"
+#define BOUND                                                                        \
+    "<iq type='result' id='sg-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>" \
+    "<jid>alice@localhost/sw-1</jid></bind></iq>"
+#define DISCO_REPLY                                                              \
+    "<iq type='result' id='sg2' from='localhost'><query "                        \
+    "xmlns='http://jabber.org/protocol/disco#info'><identity category='server' " \
+    "type='im'/></query></iq>"
+#define ROOM  "lobby@conf.localhost"
+#define MUCU  "<x xmlns='http://jabber.org/protocol/muc#user'>"
+#define ERRNS "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'"
+
+static const struct step script[] = {
+    { "<stream:stream", HDR PLAIN_ONLY },
+    { "</auth>", SUCCESS },
+    { "<stream:stream", FEATURES },
+    { "</bind></iq>", BOUND },
+    { "disco#info", DISCO_REPLY },
+    { "vcard-temp", "<iq type='result' id='sg3'/>" },
+    /* join: bob is there, then our self-presence of a new room */
+    { "<history maxstanzas='0'/></x></presence>",
+      "<presence from='" ROOM "/Bob'>" MUCU "<item role='participant' affiliation='none' "
+      "jid='bob@localhost/x'/></x></presence>"
+      "<presence from='" ROOM "/Evil'>" MUCU "<item role='&lt;script&gt;' "
+      "affiliation='owneroooooooooooooooooooooooooo' jid='not a jid@@'/></x></presence>"
+      "<presence from='" ROOM "/Al'>" MUCU "<item role='moderator' affiliation='owner'/>"
+      "<status code='110'/><status code='201'/></x></presence>" },
+    { "muc#owner",
+      "<presence from='" ROOM "/Evil' type='unavailable'>" MUCU "</x></presence>"
+      "<iq type='result' id='sg4' from='" ROOM "'/>"
+      /* discussion history, a copy of it, a live message, another room's */
+      "<message from='" ROOM "/Bob' type='groupchat' id='m1'><body>one</body>"
+      "<delay xmlns='urn:xmpp:delay' stamp='2024-05-01T10:00:00Z'/></message>"
+      "<message from='" ROOM "/Bob' type='groupchat' id='m1'><body>one</body></message>"
+      "<message from='" ROOM "/Al' type='groupchat' id='m2'><body>two</body></message>"
+      "<message from='x@conf.localhost/X' type='groupchat' id='m3'><body>no</body>"
+      "</message>" },
+    /* the second room refuses the nickname */
+    { "taken@conf.localhost/Al",
+      "<presence from='taken@conf.localhost/Al' type='error'><error type='cancel'><conflict " ERRNS
+      "/></error></presence>" },
+    /* the archive: one result from the room, one spoofed by someone else, then the end */
+    { "urn:xmpp:mam:2",
+      "<message from='" ROOM "'><result xmlns='urn:xmpp:mam:2' queryid='q1' id='a1'>"
+      "<forwarded xmlns='urn:xmpp:forward:0'><message from='" ROOM "/Bob' type='groupchat'>"
+      "<body>old</body></message></forwarded></result></message>"
+      "<message from='mallory@localhost'><result xmlns='urn:xmpp:mam:2' queryid='q1' id='a2'>"
+      "<forwarded xmlns='urn:xmpp:forward:0'><message from='" ROOM "/Bob' type='groupchat'>"
+      "<body>fake</body></message></forwarded></result></message>"
+      "<iq type='result' id='sg5' from='" ROOM "'><fin xmlns='urn:xmpp:mam:2' complete='true'/>"
+      "</iq>" },
+    { "type='unavailable'", NULL },
+    { NULL, NULL },
+};
+
+struct ctx {
+    struct session_mgr *mgr;
+    struct session *s;
+    int logins, login_status;
+    int joins, join_status;
+    char join_err[64];
+    int mams, mam_status;
+    size_t mam_n;
+    int freed;
+};
+
+static void on_login(struct session_mgr *mgr, int status, struct session *s, void *data)
+{
+    (void)mgr;
+    struct ctx *c = data;
+    c->logins++;
+    c->login_status = status;
+    c->s = s;
+}
+
+static void on_join(struct session *s, int status, const struct xmpp_stanza *err, void *data)
+{
+    (void)s;
+    struct ctx *c = data;
+    c->joins++;
+    c->join_status = status;
+    c->join_err[0] = '\0';
+    const struct xmpp_stanza *e = err ? xmpp_stanza_child(err, "error", NULL) : NULL;
+    const struct xmpp_stanza *cond = e ? xmpp_stanza_first_child(e) : NULL;
+    if (cond != NULL)
+        snprintf(c->join_err, sizeof(c->join_err), "%s", xmpp_stanza_name(cond));
+}
+
+static void on_mam(struct session *s, int status, const struct xmpp_stanza *reply,
+                   struct xmpp_stanza *const *items, size_t n, bool truncated, void *data)
+{
+    (void)s, (void)reply, (void)items, (void)truncated;
+    struct ctx *c = data;
+    c->mams++;
+    c->mam_status = status;
+    c->mam_n = n;
+}
+
+static void mgr_freed(void *data)
+{
+    struct ctx *c = data;
+    c->freed = 1;
+}
+
+static void pump(const int *v, int want, uint64_t ms)
+{
+    uint64_t end = uv_now(&loop) + ms;
+    while (*v < want && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+}
+
+static void get_credential(const char *user, session_cred_cb *cb, void *arg, void *data);
+
+/* A manager on the scripted server; reconnection on when reconnect is set. */
+static struct session_mgr *mgr_new(struct tick *t, bool reconnect)
+{
+    struct session_mgr_opts o = {
+        .loop = &loop,
+        .tick = t,
+        .host = "127.0.0.1",
+        .port = srv.port,
+        .domain = "localhost",
+        .tls_mode = XMPP_TLS_OFF,
+        .connect_timeout_ms = 2000,
+        .resource_prefix = "sw-",
+        .linger_ms = 60000,
+        .idle_timeout_ms = 600000,
+        .iq_timeout_ms = 5000,
+        .max_sessions = 4,
+        .ring_len = 64,
+        .reconnect_max_ms = reconnect ? 60000 : 0,
+        .reconnect_rate = 50,
+        .get_credential = reconnect ? get_credential : NULL,
+    };
+    return session_mgr_new(&o);
+}
+
+struct occ_list {
+    char text[512];
+};
+
+static void occ_cb(const char *room, const struct session_muc_occupant *o, void *data)
+{
+    struct occ_list *l = data;
+    assert_string_equal(room, ROOM);
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof(l->text) - n, "%s|%s|%s|%s;", o->nick, o->jid ? o->jid : "-",
+             o->role, o->affiliation);
+}
+
+static void hist_cb(const char *room, const struct session_muc_msg *m, void *data)
+{
+    struct occ_list *l = data;
+    assert_string_equal(room, ROOM);
+    size_t n = strlen(l->text);
+    bool live = strncmp(m->stamp, "2024", 4) != 0;
+    snprintf(l->text + n, sizeof(l->text) - n, "%s|%s|%s;", m->from, m->body,
+             live ? "now" : m->stamp);
+}
+
+static void joins_tracks_occupants_refuses_times_out_and_leaves(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    struct tick *t = tick_new(&loop, 20);
+    struct ctx c = { 0 };
+    srv_start(script);
+    c.mgr = mgr_new(t, false);
+    assert_int_equal(session_login(c.mgr, "alice", "secret", on_login, &c, NULL), 0);
+    pump(&c.logins, 1, 3000);
+    assert_int_equal(c.login_status, 0);
+
+    /* bad arguments */
+    assert_int_equal(session_muc_join(c.s, "no-local.example", "Al", NULL, 0, 0, on_join, &c),
+                     -EINVAL);
+    assert_int_equal(session_muc_join(c.s, ROOM, "", NULL, 0, 0, on_join, &c), -EINVAL);
+    assert_int_equal(session_muc_occupants(c.s, ROOM, occ_cb, NULL), -ENOENT);
+
+    int64_t id = session_muc_join(c.s, ROOM, "Al", NULL, 0, 0, on_join, &c);
+    assert_true(id > 0);
+    assert_false(session_muc_joined(c.s, ROOM));
+    pump(&c.joins, 1, 3000);
+    assert_int_equal(c.join_status, 0);
+    /* answered only after the new room accepted its default configuration */
+    assert_non_null(strstr(buf_cstr(&srv.seen), "<x xmlns='jabber:x:data' type='submit'/>"));
+    assert_true(session_muc_joined(c.s, "LOBBY@conf.localhost"));
+    assert_string_equal(session_muc_nick(c.s, ROOM), "Al");
+    /* joined again: nothing to wait for */
+    assert_int_equal(session_muc_join(c.s, ROOM, "Al", NULL, 0, 0, on_join, &c), 0);
+    /* the instant-room acceptance goes out; Evil leaves in answer */
+    uint64_t end = uv_now(&loop) + 3000;
+    while (srv.pos < 8 && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    for (int i = 0; i < 5; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    struct occ_list hl = { "" };
+    assert_int_equal(session_muc_history(c.s, ROOM, hist_cb, &hl), 2);
+    assert_string_equal(hl.text, ROOM "/Bob|one|2024-05-01T10:00:00Z;" ROOM "/Al|two|now;");
+    struct occ_list l = { "" };
+    assert_int_equal(session_muc_occupants(c.s, ROOM, occ_cb, &l), 2);
+    assert_string_equal(l.text, "Bob|bob@localhost/x|participant|none;Al|-|moderator|owner;");
+    assert_int_equal(session_muc_rooms(c.s, NULL, NULL), 1);
+
+    /* a refused nickname: the error presence reaches the caller; the room is forgotten */
+    assert_true(session_muc_join(c.s, "taken@conf.localhost", "Al", "pw", -1, 0, on_join, &c) > 0);
+    pump(&c.joins, 2, 3000);
+    assert_int_equal(c.join_status, -EPROTO);
+    assert_string_equal(c.join_err, "conflict");
+    assert_false(session_muc_joined(c.s, "taken@conf.localhost"));
+    assert_non_null(strstr(buf_cstr(&srv.seen), "<password>pw</password>"));
+
+    /* the archive of the room: the spoofed result is not taken */
+    struct xmpp_stanza *iq = xmpp_stanza_new("iq", XMPP_NS_CLIENT);
+    xmpp_stanza_set_attr(iq, "type", "set");
+    xmpp_stanza_set_attr(iq, "to", ROOM);
+    struct xmpp_stanza *q = xmpp_stanza_add_child(iq, "query", "urn:xmpp:mam:2");
+    xmpp_stanza_set_attr(q, "queryid", "q1");
+    assert_true(session_mam_query(c.s, iq, "q1", 10, 1 << 20, 0, on_mam, &c) > 0);
+    xmpp_stanza_unref(iq);
+    pump(&c.mams, 1, 3000);
+    assert_int_equal(c.mam_status, 0);
+    assert_int_equal(c.mam_n, 1);
+
+    /* nobody answers this one */
+    assert_true(session_muc_join(c.s, "silent@conf.localhost", "Al", NULL, -1, 150, on_join, &c) >
+                0);
+    pump(&c.joins, 3, 3000);
+    assert_int_equal(c.join_status, -ETIMEDOUT);
+
+    assert_int_equal(session_muc_leave(c.s, ROOM), 0);
+    assert_false(session_muc_joined(c.s, ROOM));
+    assert_int_equal(session_muc_leave(c.s, ROOM), -ENOENT);
+    end = uv_now(&loop) + 3000;
+    while (srv.script[srv.pos].wait != NULL && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_null(srv.script[srv.pos].wait);
+
+    session_mgr_free(c.mgr, mgr_freed, &c);
+    pump(&c.freed, 1, 5000);
+    finish_loop(t);
+}
+
+/* A join still waiting when the session ends is answered with -ECANCELED. */
+static void pending_join_is_cancelled_when_the_session_ends(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    struct tick *t = tick_new(&loop, 20);
+    struct ctx c = { 0 };
+    static const struct step short_script[] = {
+        { "<stream:stream", HDR PLAIN_ONLY },
+        { "</auth>", SUCCESS },
+        { "<stream:stream", FEATURES },
+        { "</bind></iq>", BOUND },
+        { "disco#info", DISCO_REPLY },
+        { "vcard-temp", "<iq type='result' id='sg3'/>" },
+        { NULL, NULL },
+    };
+    srv_start(short_script);
+    c.mgr = mgr_new(t, false);
+    assert_int_equal(session_login(c.mgr, "alice", "secret", on_login, &c, NULL), 0);
+    pump(&c.logins, 1, 3000);
+    assert_int_equal(c.login_status, 0);
+    assert_true(session_muc_join(c.s, ROOM, "Al", NULL, -1, 0, on_join, &c) > 0);
+    session_logout(c.s);
+    assert_int_equal(c.joins, 1);
+    assert_int_equal(c.join_status, -ECANCELED);
+    session_mgr_free(c.mgr, mgr_freed, &c);
+    pump(&c.freed, 1, 5000);
+    finish_loop(t);
+}
+
+/* ---- rejoin after a fresh reconnection ---- */
+
+static const struct step before_loss[] = {
+    { "<stream:stream", HDR PLAIN_ONLY },
+    { "</auth>", SUCCESS },
+    { "<stream:stream", FEATURES },
+    { "</bind></iq>", BOUND },
+    { "disco#info", DISCO_REPLY },
+    { "vcard-temp", "<iq type='result' id='sg3'/>" },
+    { "<history maxstanzas='0'/></x></presence>",
+      "<presence from='" ROOM "/Al'>" MUCU "<item role='moderator' affiliation='owner'/>"
+      "<status code='110'/></x></presence>" },
+    { "<body>bye</body>", SRV_CLOSE },
+    { NULL, NULL },
+};
+
+/* The room is refused once (locked while another occupant re-creates it), then entered. */
+static const struct step after_loss[] = {
+    { "<stream:stream", HDR PLAIN_ONLY },
+    { "</auth>", SUCCESS },
+    { "<stream:stream", FEATURES },
+    { "</bind></iq>", BOUND },
+    { "<history since='",
+      "<presence from='" ROOM "/Al' type='error'><error type='cancel'><item-not-found " ERRNS
+      "/></error></presence>" },
+    { "<history since='",
+      "<presence from='" ROOM "/Al'>" MUCU "<item role='moderator' affiliation='owner'/>"
+      "<status code='110'/></x></presence>" },
+    { NULL, NULL },
+};
+
+static struct session_cred_cb_state {
+    session_cred_cb *cb;
+    void *arg;
+} cred_pending;
+
+static void get_credential(const char *user, session_cred_cb *cb, void *arg, void *data)
+{
+    (void)user, (void)data;
+    cred_pending.cb = cb;
+    cred_pending.arg = arg;
+}
+
+static void rooms_are_entered_again_after_a_fresh_reconnection(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    struct tick *t = tick_new(&loop, 20);
+    struct ctx c = { 0 };
+    srv_start(before_loss);
+    c.mgr = mgr_new(t, true);
+    assert_int_equal(session_login(c.mgr, "alice", "secret", on_login, &c, NULL), 0);
+    pump(&c.logins, 1, 3000);
+    assert_true(session_muc_join(c.s, ROOM, "Al", NULL, 0, 0, on_join, &c) > 0);
+    pump(&c.joins, 1, 3000);
+    assert_int_equal(c.join_status, 0);
+
+    struct xmpp_stanza *m = xmpp_stanza_new("message", XMPP_NS_CLIENT);
+    xmpp_stanza_set_attr(m, "to", "bob@localhost");
+    xmpp_stanza_add_text_child(m, "body", NULL, "bye");
+    assert_int_equal(session_send(c.s, m), 0);
+    xmpp_stanza_unref(m);
+    uint64_t end = uv_now(&loop) + 3000;
+    while (!session_reconnecting(c.s) && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_true(session_reconnecting(c.s));
+    /* still remembered while the upstream is down */
+    assert_true(session_muc_joined(c.s, ROOM));
+    uint16_t port = srv.port;
+    srv_stop();
+    uv_run(&loop, UV_RUN_NOWAIT);
+    srv_start_on(after_loss, port);
+    end = uv_now(&loop) + 8000;
+    while (srv.script[srv.pos].wait != NULL && uv_now(&loop) < end) {
+        uv_run(&loop, UV_RUN_ONCE);
+        if (cred_pending.cb != NULL) {
+            session_cred_cb *cb = cred_pending.cb;
+            cred_pending.cb = NULL;
+            struct session_cred cred = { .password = "secret" };
+            cb(0, &cred, cred_pending.arg);
+        }
+    }
+    assert_null(srv.script[srv.pos].wait);
+    for (int i = 0; i < 5; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    assert_true(session_muc_joined(c.s, ROOM));
+    assert_int_equal(c.joins, 1); /* nobody waited on the re-entry */
+    session_mgr_free(c.mgr, mgr_freed, &c);
+    pump(&c.freed, 1, 5000);
+    finish_loop(t);
+}
+
+int main(void)
+{
+    (void)cbs;
+    (void)opts_for;
+    (void)run_until;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(joins_tracks_occupants_refuses_times_out_and_leaves),
+        cmocka_unit_test(pending_join_is_cancelled_when_the_session_ends),
+        cmocka_unit_test(rooms_are_entered_again_after_a_fresh_reconnection),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    xmpp_stream_global_cleanup();
+    return rc;
+}
