@@ -791,7 +791,7 @@ export class SparkgateRooms extends SparkgateElement {
         h("div", { class: "panel-head" },
           h("span", { id: "occupants", class: "occupants" }),
           h("button", { type: "button", id: "leave", class: "secondary", text: "Leave", onclick: () => this._leave() })),
-        h("ol", { id: "log", class: "log", role: "log", "aria-live": "polite", tabindex: "0" }),
+        h("ol", { id: "log", class: "log", role: "log", "aria-live": "polite", "aria-label": "Room messages", tabindex: "0" }),
         h("form", { id: "post", class: "compose", onsubmit: (e) => this._post(e) },
           h("label", { for: "text", class: "sr-only", id: "text-label", text: "Message to the room" }),
           h("input", { id: "text", required: true, autocomplete: "off", placeholder: "Message the room…" }),

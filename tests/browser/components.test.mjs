@@ -346,3 +346,44 @@ test('screenshots of the remaining pages; nothing overflows at 360 px', () => wi
   await screenshots(page, 'example-themed-signed-in');
   await ctx.close();
 }));
+
+test('accessibility: every control of every component has a name; login and chat work from the keyboard alone', () => withLogs([gw], async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${origin}/`);
+  const unnamed = () => page.evaluate(() => {
+    const out = [];
+    for (const host of document.querySelectorAll('sparkgate-login, sparkgate-roster, sparkgate-chat, sparkgate-rooms')) {
+      const root = host.shadowRoot;
+      for (const el of root.querySelectorAll('input, textarea, select, button, [role=log]')) {
+        const label = el.id && root.querySelector(`label[for="${el.id}"]`);
+        const name = (el.getAttribute('aria-label') || '').trim() || (label && label.textContent.trim())
+          || (el.tagName === 'BUTTON' && el.textContent.trim())
+          || (el.getAttribute('aria-labelledby') && root.getElementById(el.getAttribute('aria-labelledby'))?.textContent.trim());
+        if (!name) out.push(`${host.tagName.toLowerCase()} ${el.tagName.toLowerCase()}#${el.id}`);
+      }
+    }
+    return out;
+  });
+  assert.deepEqual(await unnamed(), []);
+  // keyboard only: focus the username, type, Tab to the password, Enter submits
+  await page.focus('sparkgate-login >> #username');
+  await page.keyboard.type('ann');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(PW);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /Signed In/.test(document.getElementById('status').textContent), null, T);
+  // the roster's contact button takes Enter, and the chat box gets the focus
+  await page.waitForSelector(`sparkgate-roster >> li[data-jid="ben@${domain}"] >> button.contact`, T);
+  await page.focus(`sparkgate-roster >> li[data-jid="ben@${domain}"] >> button.contact`);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('sparkgate-chat').getAttribute('with')?.startsWith('ben@'), null, T);
+  const focused = await page.evaluate(() => document.activeElement?.tagName === 'SPARKGATE-CHAT'
+    && document.querySelector('sparkgate-chat').shadowRoot.activeElement?.id);
+  assert.equal(focused, 'text');
+  await page.keyboard.type('typed without a mouse');
+  await page.keyboard.press('Enter');
+  await waitText(page, /typed without a mouse/, { selector: 'sparkgate-chat' });
+  assert.deepEqual(await unnamed(), [], 'signed in, too');
+  await ctx.close();
+}));
