@@ -148,8 +148,11 @@ struct sse_stream *sse_stream_open(struct sse_hub *hub, struct http_req *req, ss
     st->hub = hub;
     st->cb = cb;
     st->data = data;
-    const char *origin = http_req_cors_origin(req);
-    http_req_add_header(req, "Access-Control-Allow-Origin", origin ? origin : "*");
+    /* an allowed Origin is echoed by the http module's CORS headers (adding it here too
+     * sent two values, which browsers refuse); any other page may read the stream, since the
+     * credential is in the URL (contract §3.2) */
+    if (http_req_cors_origin(req) == NULL)
+        http_req_add_header(req, "Access-Control-Allow-Origin", "*");
     http_req_add_header(req, "Cache-Control", "no-store");
     http_req_add_header(req, "X-Accel-Buffering", "no");
     st->http = http_req_stream(req, 200, "text/event-stream; charset=utf-8", hub->max_queue,

@@ -1,0 +1,116 @@
+// library.test.mjs: sparkgate.js itself in headless Chromium against a real Prosody and gateway:
+// a call answered 401 refreshes the token once (rotating the refresh token) and is retried; the
+// event stream resumes with the id of the last event it saw, so what another tab already took
+// is still replayed to it; the stream comes back by itself after a gateway restart; logout in
+// one tab with localStorage signs out the others.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startProsody } from '../harness/prosody.mjs';
+import { startGateway, withLogs } from '../harness/gateway.mjs';
+import { request } from '../harness/http.mjs';
+import { freePort, makeTempDir, removeTempDir } from '../harness/proc.mjs';
+import { launch, waitText, loginThroughForm, webRoot } from './lib.mjs';
+
+const PW = 'web-library-Secret7';
+let prosody, gw, browser, origin, env;
+const storePath = makeTempDir('sg-browser-lib-');
+
+before(async () => {
+  prosody = await startProsody({ mam: false });
+  for (const u of ['hal', 'ida']) await prosody.register(u, PW);
+  const port = await freePort();
+  env = { SPARKGATE_HTTP_WEB_ROOT: webRoot, SPARKGATE_HTTP_LISTEN: `127.0.0.1:${port}` };
+  gw = await startGateway({ prosody, storePath, env });
+  origin = `http://localhost:${gw.port}`;
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  const res = gw ? await gw.stop() : null;
+  if (prosody) await prosody.stop();
+  removeTempDir(storePath);
+  if (res) assert.equal(res.code, 0, `gateway exit ${JSON.stringify(res)}\n${gw.log().slice(-3000)}`);
+});
+
+const T = { timeout: 15000 };
+const basic = (u) => ({ authorization: `Basic ${Buffer.from(`${u}:${PW}`).toString('base64')}` });
+const send = (from, to, body) => request('POST', `${gw.url}/sparkweb/api/rest/chat/message/${to}@${prosody.domain}`, { body, headers: basic(from) });
+
+async function chatPage(ctx, user, peer, query = '') {
+  const page = await ctx.newPage();
+  await page.goto(`${origin}/sparkweb/examples/chat.html?with=${peer}@${prosody.domain}${query}`);
+  await page.waitForFunction(() => customElements.get('sparkgate-chat') && window.sparkgate, null, T);
+  if (!(await page.evaluate(() => window.sparkgate.loggedIn))) await loginThroughForm(page, user, PW);
+  await page.waitForFunction(() => window.sparkgate?.state === 'open', null, T);
+  return page;
+}
+
+test('a 401 refreshes the token once, rotating the refresh token, and the call is retried', () => withLogs([gw], async () => {
+  const ctx = await browser.newContext();
+  const page = await chatPage(ctx, 'hal', 'ida');
+  const r = await page.evaluate(async (to) => {
+    const sg = window.sparkgate;
+    const before = { token: sg.token, refresh: sg.refreshToken };
+    sg.token = sg.token.slice(0, -6) + 'AAAAAA'; // a broken signature: 401
+    sg._save(); // (in storage too, else the library takes the stored one as newer)
+    await sg.sendMessage(to, 'after a refresh');
+    const stored = JSON.parse(sessionStorage.getItem('sparkgate.session'));
+    return { before, token: sg.token, refresh: sg.refreshToken, stored };
+  }, `ida@${prosody.domain}`);
+  assert.notEqual(r.token, r.before.token);
+  assert.match(r.token, /^ey/);
+  assert.notEqual(r.refresh, r.before.refresh, 'the refresh token rotated');
+  assert.equal(r.stored.token, r.token, 'the new tokens are stored');
+  assert.equal(r.stored.refreshToken, r.refresh);
+  await waitText(page, /after a refresh/, { selector: 'sparkgate-chat' });
+  // the spent refresh token is refused (and revokes its family): the library never reused it
+  const reuse = await request('POST', `${gw.url}/sparkweb/api/rest/token/refresh`, { body: r.before.refresh });
+  assert.equal(reuse.status, 401);
+  await ctx.close();
+}));
+
+test('the stream resumes from the last event it saw: events another tab took are replayed to it', () => withLogs([gw], async () => {
+  const ctx = await browser.newContext();
+  const p1 = await chatPage(ctx, 'ida', 'hal');
+  const p2 = await chatPage(ctx, 'ida', 'hal');
+  await send('hal', 'ida', 'first, both tabs');
+  for (const p of [p1, p2]) await waitText(p, /first, both tabs/, { selector: 'sparkgate-chat' });
+  const last = await p1.evaluate(() => {
+    window.sparkgate.disconnect();
+    return window.sparkgate.lastEventId;
+  });
+  assert.match(last, /^\d+$/);
+  await send('hal', 'ida', 'while tab one was away');
+  await waitText(p2, /while tab one was away/, { selector: 'sparkgate-chat' }); // tab two took it
+  await p1.evaluate(() => window.sparkgate.connect());
+  await waitText(p1, /while tab one was away/, { selector: 'sparkgate-chat', why: '(replayed by lastEventId)' });
+  const count = await p1.evaluate(() => [...document.querySelector('sparkgate-chat').shadowRoot.querySelectorAll('.msg .body')]
+    .filter((e) => e.textContent === 'first, both tabs').length);
+  assert.equal(count, 1, 'nothing replayed twice');
+  await ctx.close();
+}));
+
+test('the stream comes back by itself after a gateway restart', () => withLogs([gw], async () => {
+  const ctx = await browser.newContext();
+  const page = await chatPage(ctx, 'hal', 'ida');
+  assert.equal((await gw.stop()).code, 0);
+  await page.waitForFunction(() => window.sparkgate.state === 'connecting', null, T);
+  gw = await startGateway({ prosody, storePath, env });
+  await page.waitForFunction(() => window.sparkgate.state === 'open', null, { timeout: 40000 });
+  await send('ida', 'hal', 'after the restart');
+  await waitText(page, /after the restart/, { selector: 'sparkgate-chat' });
+  await ctx.close();
+}));
+
+test('with storage=local a second tab is signed in, and a logout in one tab signs out the other', () => withLogs([gw], async () => {
+  const ctx = await browser.newContext();
+  const p1 = await chatPage(ctx, 'ida', 'hal', '&storage=local');
+  const p2 = await ctx.newPage();
+  await p2.goto(`${origin}/sparkweb/examples/chat.html?with=hal@${prosody.domain}&storage=local`);
+  await p2.waitForFunction(() => window.sparkgate?.state === 'open', null, T); // no login form needed
+  await p1.click('#signout');
+  await p2.waitForFunction(() => !window.sparkgate.loggedIn && window.sparkgate.state !== 'open', null, T);
+  await waitText(p2, /Sign in/, { selector: 'sparkgate-login' });
+  await ctx.close();
+}));
