@@ -1,7 +1,8 @@
 /* stream_sm.c: XEP-0198 stream management on the client stream. Enabling (with resumption),
  * the bounded queue of sent stanzas the server has not acknowledged, ack requests (after
  * XMPP__SM_R_EVERY unacked stanzas, or on the next tick for fewer), processing of the server's
- * <a h=.../>, answers to its <r/> and unsolicited acks on the tick (so that the server holds
+ * <a h=.../>, answers to its <r/> (paced: at most one per XMPP__SM_ACK_GAP_MS, later ones on the
+ * tick) and unsolicited acks on the tick (so that the server holds
  * as few of our inbound stanzas as possible when it goes away), the ack timeout, and
  * resumption: <resume previd h/> on a new stream, then <resumed h/> (resend what the server
  * missed) or <failed/> (bind afresh; the unacknowledged stanzas go back to the caller). */
@@ -105,6 +106,8 @@ static void send_ack(struct xmpp_stream *s)
     char a[80];
     snprintf(a, sizeof(a), "<a xmlns='" XMPP__NS_SM "' h='%u'/>", s->sm->h_in);
     s->a_sent = s->sm->h_in;
+    s->a_sent_ms = uv_now(s->loop);
+    s->a_due = false;
     write_nonza(s, a);
 }
 
@@ -289,7 +292,10 @@ void xmpp__sm_element(struct xmpp_stream *s, const struct xmpp_stanza *st)
 {
     const char *n = xmpp_stanza_name(st);
     if (strcmp(n, "r") == 0) {
-        send_ack(s);
+        if (s->a_sent_ms == 0 || uv_now(s->loop) - s->a_sent_ms >= XMPP__SM_ACK_GAP_MS)
+            send_ack(s);
+        else
+            s->a_due = true;
     } else if (strcmp(n, "a") == 0) {
         uint32_t h = 0;
         if (parse_h(st, &h) < 0 || sm_ack(s->sm, h) < 0) {
@@ -348,6 +354,6 @@ void xmpp__sm_tick(struct xmpp_stream *s, uint64_t now_ms)
     } else if (sm->n > 0) {
         request_ack(s);
     }
-    if (!xmpp__gone(s) && sm->h_in != s->a_sent)
+    if (!xmpp__gone(s) && (s->a_due || sm->h_in != s->a_sent))
         send_ack(s);
 }

@@ -106,6 +106,12 @@ struct xmpp__sasl_job;
 #define XMPP__SM_MAX_QUEUE_BYTES ((size_t)1 << 20) /* and their bytes */
 #define XMPP__SM_R_EVERY         5     /* request an ack after this many unacked stanzas... */
 #define XMPP__SM_ACK_TIMEOUT_MS  60000 /* a request unanswered, nothing received: link dead */
+/* Least time between two of our <a/>: an <r/> sooner than this is answered on the next tick.
+ * Servers request an ack after every stanza they send (Prosody's smacks with its default
+ * smacks_max_unacked_stanzas = 0) but not while one is outstanding, so answering at once
+ * doubles the server's work per message under load; pacing bounds it to a few per second per
+ * stream while an idle stream's request is still answered at once. */
+#define XMPP__SM_ACK_GAP_MS 200
 
 enum xmpp__state {
     XMPP__ST_RESOLVE,
@@ -245,6 +251,8 @@ struct xmpp_stream {
     bool r_pending;      /* an <r/> awaits its <a/> */
     uint64_t r_sent_ms;  /* when it was sent */
     uint32_t a_sent;     /* the h of our last <a/> */
+    uint64_t a_sent_ms;  /* when it was sent */
+    bool a_due;          /* the server's <r/> waits for the next tick (answers are paced) */
     uint64_t last_rx_ms; /* when bytes last arrived */
 
     struct xmpp_stanza *early[XMPP__MAX_EARLY];
