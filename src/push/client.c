@@ -349,15 +349,19 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userp)
     return h->body_read > RESPONSE_MAX ? 0 : size * n; /* a flood ends the transfer */
 }
 
-/* The CURLOPT_RESOLVE entry "host:port:address": an IPv6 literal host and address are
- * bracketed (curl takes an unbracketed IPv6 host for host:port and refuses the entry). */
-void push__resolve_entry(char *out, size_t size, const char *host, const char *port,
+/* The CURLOPT_RESOLVE entry "host:port:address" (an IPv6 address bracketed), or false when
+ * none is needed or possible: an IPv6-literal host is never resolved by curl, and curl (7.88)
+ * cannot parse such a host in an entry (it takes the first ':' as the end of the host and
+ * fails the transfer with CURLE_SETOPT_OPTION_SYNTAX). The socket callbacks still pin the
+ * connection to the checked address. */
+bool push__resolve_entry(char *out, size_t size, const char *host, const char *port,
                          const char *address)
 {
-    bool h6 = strchr(host, ':') != NULL && host[0] != '[';
+    if (strchr(host, ':') != NULL)
+        return false;
     bool a6 = strchr(address, ':') != NULL && address[0] != '[';
-    snprintf(out, size, "%s%s%s:%s:%s%s%s", h6 ? "[" : "", host, h6 ? "]" : "", port, a6 ? "[" : "",
-             address, a6 ? "]" : "");
+    int n = snprintf(out, size, "%s:%s:%s%s%s", host, port, a6 ? "[" : "", address, a6 ? "]" : "");
+    return n > 0 && (size_t)n < size;
 }
 
 /* A transfer in c's list with an easy handle that connects host:port to address only
@@ -381,17 +385,18 @@ static struct push_http *http_new(struct push_client *c, const char *url, const 
         c->reqs->prev = h;
     c->reqs = h;
     char entry[600];
-    push__resolve_entry(entry, sizeof(entry), host, port, address);
-    h->resolve = curl_slist_append(NULL, entry);
+    bool resolve = push__resolve_entry(entry, sizeof(entry), host, port, address);
+    h->resolve = resolve ? curl_slist_append(NULL, entry) : NULL;
     h->easy = curl_easy_init();
-    if (h->easy == NULL || h->resolve == NULL) {
+    if (h->easy == NULL || (resolve && h->resolve == NULL)) {
         http_free(h);
         return NULL;
     }
     CURL *e = h->easy;
     curl_easy_setopt(e, CURLOPT_PRIVATE, h);
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_RESOLVE, h->resolve);
+    if (h->resolve != NULL)
+        curl_easy_setopt(e, CURLOPT_RESOLVE, h->resolve);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
