@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/mem.h"
 #include "core/tick.h"
+#include "events/events.h"
 #include "session/session.h"
 #include "xmpp/stanza.h"
 #include "xmpp/stream.h"
@@ -661,6 +662,78 @@ static void occupants_and_history_are_bounded_in_bytes(void **state)
     finish(&c, t);
 }
 
+/* Every re-entry refused: the room is given up after REJOIN_TRIES and the user's pages are told
+ * (sparkgate.muc roomLost with the error condition). */
+#define REFUSED                                                                            \
+    {                                                                                      \
+        "<history since='", "<presence from='" ROOM "/Al' type='error'><error "            \
+                            "type='cancel'><item-not-found " ERRNS "/></error></presence>" \
+    }
+static const struct step after_loss_refused[] = {
+    { "<stream:stream", HDR PLAIN_ONLY },
+    { "</auth>", SUCCESS },
+    { "<stream:stream", FEATURES },
+    { "</bind></iq>", BOUND },
+    REFUSED,
+    REFUSED,
+    REFUSED,
+    REFUSED,
+    REFUSED,
+    { NULL, NULL },
+};
+
+static void a_room_refused_after_reconnection_is_reported_lost(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    struct tick *t = tick_new(&loop, 20);
+    struct ctx c = { 0 };
+    srv_start(before_loss);
+    c.mgr = mgr_new(t, true);
+    assert_int_equal(session_login(c.mgr, "alice", "secret", on_login, &c, NULL), 0);
+    pump(&c.logins, 1, 3000);
+    assert_true(session_muc_join(c.s, ROOM, "Al", NULL, 0, 0, on_join, &c) > 0);
+    pump(&c.joins, 1, 3000);
+    assert_int_equal(c.join_status, 0);
+    send_body(c.s, "bye");
+    uint64_t end = uv_now(&loop) + 3000;
+    while (!session_reconnecting(c.s) && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_true(session_reconnecting(c.s));
+    uint16_t port = srv.port;
+    srv_stop();
+    uv_run(&loop, UV_RUN_NOWAIT);
+    srv_start_on(after_loss_refused, port);
+    end = uv_now(&loop) + 20000;
+    while (srv.script[srv.pos].wait != NULL && uv_now(&loop) < end) {
+        uv_run(&loop, UV_RUN_ONCE);
+        if (cred_pending.cb != NULL) {
+            session_cred_cb *cb = cred_pending.cb;
+            cred_pending.cb = NULL;
+            struct session_cred cred = { .password = "secret" };
+            cb(0, &cred, cred_pending.arg);
+        }
+    }
+    assert_null(srv.script[srv.pos].wait);
+    for (int i = 0; i < 5; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    assert_false(session_muc_joined(c.s, ROOM));
+    assert_int_equal(session_muc_rooms(c.s, NULL, NULL), 0);
+    struct events_log *log = session_events(c.s);
+    int lost = 0;
+    bool gone = false;
+    for (const struct event *ev = events_log_next(log, events_log_oldest_id(log) - 1, &gone); ev;
+         ev = events_log_next(log, ev->id, &gone)) {
+        if (strcmp(ev->name, "sparkgate.muc") != 0)
+            continue;
+        lost++;
+        assert_string_equal(ev->json, "{\"type\":\"roomLost\",\"room\":\"" ROOM
+                                      "\",\"reason\":\"item-not-found\"}");
+    }
+    assert_int_equal(lost, 1);
+    finish(&c, t);
+}
+
 int main(void)
 {
     (void)cbs;
@@ -673,6 +746,7 @@ int main(void)
         cmocka_unit_test(self_presence_needs_status_110_from_the_room),
         cmocka_unit_test(an_unanswered_join_is_given_up),
         cmocka_unit_test(occupants_and_history_are_bounded_in_bytes),
+        cmocka_unit_test(a_room_refused_after_reconnection_is_reported_lost),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmpp_stream_global_cleanup();
