@@ -196,8 +196,11 @@ static void info_answered(struct http_req *req, struct session *s, const struct 
                 c->galene = true;
         }
     }
-    c->checked_ms = tick_now(m->d->tick);
-    if (c->checked_ms == 0)
+    /* only an answer is remembered: an error (timeout, server trouble) is asked again next
+     * time instead of hiding XEP-0483 from every user for MEET_TTL_MS */
+    bool answered = type != NULL && strcmp(type, "result") == 0;
+    c->checked_ms = answered ? tick_now(m->d->tick) : 0;
+    if (answered && c->checked_ms == 0)
         c->checked_ms = 1;
     log_info("meet_discovered", "xep0483=%d jitsi=%d galene=%d", c->initiate, c->jitsi, c->galene);
     if (server_offers(c, m->service))

@@ -16,6 +16,7 @@
 
 #include "core/mem.h"
 #include "core/rnd.h"
+#include "core/tick.h"
 #include "session/session.h"
 #include "xmpp/jid.h"
 #include "xmpp/stanza.h"
@@ -35,16 +36,17 @@
 #define NS_FULLTEXT    "urn:xmpp:fulltext:0"
 #define NS_CONFERENCE  "jabber:x:conference"
 
-#define MUC_ROOMS_MAX     100 /* rooms described per G2 answer */
-#define MUC_PAGE_DEFAULT  50
-#define MUC_PAGE_MAX      500
-#define MUC_MAM_MAX_BYTES ((size_t)4 << 20)
-#define MUC_NICK_MAX      1023
-#define MUC_TEXT_MAX      ((size_t)64 << 10)
-#define MUC_REASON_MAX    1024
-#define MUC_HISTORY_MAX   1000
-#define MUC_IDLE_MS       (10 * 60 * 1000) /* a conversation ends after this gap (Openfire) */
-#define MUC_CONV_MAX_MS   (60 * 60 * 1000) /* or after this long */
+#define MUC_ROOMS_MAX         100   /* rooms described per G2 answer */
+#define MUC_ROOMS_DEADLINE_MS 10000 /* G2 asks the rooms for their description this long */
+#define MUC_PAGE_DEFAULT      50
+#define MUC_PAGE_MAX          500
+#define MUC_MAM_MAX_BYTES     ((size_t)4 << 20)
+#define MUC_NICK_MAX          1023
+#define MUC_TEXT_MAX          ((size_t)64 << 10)
+#define MUC_REASON_MAX        1024
+#define MUC_HISTORY_MAX       1000
+#define MUC_IDLE_MS           (10 * 60 * 1000) /* a conversation ends after this gap (Openfire) */
+#define MUC_CONV_MAX_MS       (60 * 60 * 1000) /* or after this long */
 
 enum muc_op {
     OP_MESSAGES,
@@ -79,6 +81,7 @@ struct muc_call {
     char *search;
     char **items;
     size_t n_items, next_item;
+    uint64_t until_ms; /* G2: the room descriptions asked until then */
     /* G1, G6 */
     char *keywords;
     int64_t start_ms, end_ms; /* -1: none */
@@ -374,34 +377,50 @@ static bool contains_ci(const char *hay, const char *needle)
 
 static void rooms_next(struct http_req *req, struct session *s, struct muc_call *c);
 
+/* Lists the room jid (room@service) described by its disco#info query q, or by name only
+ * (q NULL), when it matches the search. */
+static void room_add(struct muc_call *c, const char *jid, const struct xmpp_stanza *q)
+{
+    struct xmpp_stanza *empty = q ? NULL : xmpp_stanza_new("query", NS_DISCO_INFO);
+    char *local = mem_strndup(jid, (size_t)(strchr(jid, '@') - jid));
+    json_t *e = room_entity(local, q ? q : empty);
+    /* search also matches the natural name, known only now */
+    const char *nat = json_string_value(json_object_get(e, "naturalName"));
+    if (c->search == NULL || contains_ci(local, c->search) || (nat && contains_ci(nat, c->search)))
+        json_array_append_new(c->out, e);
+    else
+        json_decref(e);
+    mem_free(local);
+    if (empty != NULL)
+        xmpp_stanza_unref(empty);
+}
+
 static void room_info_answered(struct http_req *req, struct session *s,
                                const struct xmpp_stanza *reply, void *data)
 {
     struct muc_call *c = data;
-    const struct xmpp_stanza *q = xmpp_stanza_child(reply, "query", NS_DISCO_INFO);
     const char *jid = c->items[c->next_item - 1];
-    if (!is_error(reply) && q != NULL) {
-        char *local = mem_strndup(jid, (size_t)(strchr(jid, '@') - jid));
-        json_t *e = room_entity(local, q);
-        /* search also matches the natural name, known only now */
-        const char *nat = json_string_value(json_object_get(e, "naturalName"));
-        if (c->search == NULL || contains_ci(local, c->search) ||
-            (nat && contains_ci(nat, c->search)))
-            json_array_append_new(c->out, e);
-        else
-            json_decref(e);
-        mem_free(local);
-    }
+    if (reply == NULL) /* no answer in time: the name only */
+        room_add(c, jid, NULL);
+    else if (!is_error(reply) && xmpp_stanza_child(reply, "query", NS_DISCO_INFO) != NULL)
+        room_add(c, jid, xmpp_stanza_child(reply, "query", NS_DISCO_INFO));
     rooms_next(req, s, c);
 }
 
 static void rooms_next(struct http_req *req, struct session *s, struct muc_call *c)
 {
-    if (c->next_item < c->n_items) {
+    uint64_t now = tick_now(c->d->tick);
+    if (c->next_item < c->n_items && now < c->until_ms) {
+        /* one at a time, each within what is left of the overall deadline */
         const char *to = c->items[c->next_item++];
-        query_get(req, s, c, to, NS_DISCO_INFO, room_info_answered);
+        struct xmpp_stanza *iq = api__iq_new("get", to, "query", NS_DISCO_INFO, NULL);
+        api__iq(req, s, iq, c->until_ms - now, API_IQ_ERRORS | API_IQ_TIMEOUT, room_info_answered,
+                call_free, c);
+        xmpp_stanza_unref(iq);
         return;
     }
+    while (c->next_item < c->n_items) /* out of time: the rest by name */
+        room_add(c, c->items[c->next_item++], NULL);
     json_t *body = json_object();
     json_object_set_new(body, "chatRooms", c->out);
     c->out = NULL;
@@ -442,6 +461,7 @@ static void items_answered(struct http_req *req, struct session *s, const struct
         xmpp_jid_cleanup(&j);
     }
     c->out = json_array();
+    c->until_ms = tick_now(c->d->tick) + MUC_ROOMS_DEADLINE_MS;
     rooms_next(req, s, c);
 }
 

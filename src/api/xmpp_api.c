@@ -56,6 +56,8 @@ static void iq_answered(struct session *s, int status, const struct xmpp_stanza 
 {
     struct api_iq *q = data;
     http_req_on_abort(q->req, NULL, NULL);
+    if (status == -ETIMEDOUT && (q->flags & API_IQ_TIMEOUT))
+        reply = NULL, status = 0;
     if (status < 0) {
         if (status == -ETIMEDOUT)
             api__error(q->req, 504, "xmpp server did not answer");
@@ -66,7 +68,7 @@ static void iq_answered(struct session *s, int status, const struct xmpp_stanza 
         iq_release(q);
         return;
     }
-    const char *type = xmpp_stanza_attr(reply, "type");
+    const char *type = reply ? xmpp_stanza_attr(reply, "type") : NULL;
     if (type != NULL && strcmp(type, "error") == 0 && !(q->flags & API_IQ_ERRORS)) {
         api__xmpp_error(q->req, reply);
         iq_release(q);

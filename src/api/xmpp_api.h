@@ -26,7 +26,8 @@ typedef void api_iq_cb(struct http_req *req, struct session *s, const struct xmp
                        void *data);
 
 enum {
-    API_IQ_ERRORS = 1, /* error answers go to the callback too (e.g. item-not-found = empty) */
+    API_IQ_ERRORS = 1,  /* error answers go to the callback too (e.g. item-not-found = empty) */
+    API_IQ_TIMEOUT = 2, /* no answer in time: the callback gets reply NULL instead of a 504 */
 };
 
 /* Sends iq (type, to and payload set by the caller; its id is replaced; not consumed) from s,

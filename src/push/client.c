@@ -53,6 +53,7 @@ struct push_http {
     push_fetch_cb *fetch_cb;
     char *body;
     size_t max_body;
+    size_t body_cap; /* bytes allocated at body */
     bool truncated;
     char content_type[128];
     struct sockaddr_storage pinned; /* the only address a socket may be opened to */
@@ -348,6 +349,21 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userp)
     return h->body_read > RESPONSE_MAX ? 0 : size * n; /* a flood ends the transfer */
 }
 
+/* The CURLOPT_RESOLVE entry "host:port:address" (an IPv6 address bracketed), or false when
+ * none is needed or possible: an IPv6-literal host is never resolved by curl, and curl (7.88)
+ * cannot parse such a host in an entry (it takes the first ':' as the end of the host and
+ * fails the transfer with CURLE_SETOPT_OPTION_SYNTAX). The socket callbacks still pin the
+ * connection to the checked address. */
+bool push__resolve_entry(char *out, size_t size, const char *host, const char *port,
+                         const char *address)
+{
+    if (strchr(host, ':') != NULL)
+        return false;
+    bool a6 = strchr(address, ':') != NULL && address[0] != '[';
+    int n = snprintf(out, size, "%s:%s:%s%s%s", host, port, a6 ? "[" : "", address, a6 ? "]" : "");
+    return n > 0 && (size_t)n < size;
+}
+
 /* A transfer in c's list with an easy handle that connects host:port to address only
  * (CURLOPT_RESOLVE) and the options every request shares; headers are consumed. NULL when
  * libcurl refused (everything freed). */
@@ -369,19 +385,18 @@ static struct push_http *http_new(struct push_client *c, const char *url, const 
         c->reqs->prev = h;
     c->reqs = h;
     char entry[600];
-    bool v6 = strchr(address, ':') != NULL;
-    snprintf(entry, sizeof(entry), "%s:%s:%s%s%s", host, port, v6 ? "[" : "", address,
-             v6 ? "]" : "");
-    h->resolve = curl_slist_append(NULL, entry);
+    bool resolve = push__resolve_entry(entry, sizeof(entry), host, port, address);
+    h->resolve = resolve ? curl_slist_append(NULL, entry) : NULL;
     h->easy = curl_easy_init();
-    if (h->easy == NULL || h->resolve == NULL) {
+    if (h->easy == NULL || (resolve && h->resolve == NULL)) {
         http_free(h);
         return NULL;
     }
     CURL *e = h->easy;
     curl_easy_setopt(e, CURLOPT_PRIVATE, h);
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_RESOLVE, h->resolve);
+    if (h->resolve != NULL)
+        curl_easy_setopt(e, CURLOPT_RESOLVE, h->resolve);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
@@ -478,10 +493,18 @@ static size_t fetch_write_cb(char *buf, size_t size, size_t n, void *userp)
 {
     struct push_http *h = userp;
     size_t len = size * n;
-    if (h->body == NULL)
-        h->body = mem_alloc(h->max_body + 1);
     size_t room = h->max_body - h->body_read;
     size_t take = len < room ? len : room;
+    if (h->body == NULL || h->body_read + take + 1 > h->body_cap) {
+        /* grows geometrically, never past max_body + 1 */
+        size_t cap = h->body_cap ? h->body_cap : 4096;
+        while (cap < h->body_read + take + 1)
+            cap *= 2;
+        if (cap > h->max_body + 1)
+            cap = h->max_body + 1;
+        h->body = mem_realloc(h->body, cap);
+        h->body_cap = cap;
+    }
     memcpy(h->body + h->body_read, buf, take);
     h->body_read += take;
     h->body[h->body_read] = '\0';

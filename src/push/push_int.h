@@ -48,6 +48,10 @@ struct push_http *push__http_start(struct push_client *c, const char *url, const
                                    struct curl_slist *headers, const uint8_t *body, size_t len,
                                    push_http_cb *cb, void *data);
 void push__http_cancel(struct push_http *h);
+/* The CURLOPT_RESOLVE entry host:port:address into out (an IPv6 address bracketed); false
+ * when there is none: an IPv6-literal host (curl connects to the literal itself). */
+bool push__resolve_entry(char *out, size_t size, const char *host, const char *port,
+                         const char *address);
 
 /* ---- subs.c ---- */
 

@@ -112,14 +112,15 @@ static bool v6_public(const uint8_t a[16])
     if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
         return v4_public(a + 12);
     static const struct range blocked[] = {
-        { { 0 }, 96 },                      /* ::/96: unspecified, loopback, IPv4-compatible */
-        { { 0x01, 0x00 }, 64 },             /* discard-only 100::/64 */
-        { { 0x20, 0x01, 0x0d, 0xb8 }, 32 }, /* documentation */
-        { { 0x20, 0x02 }, 16 },             /* 6to4: embeds an IPv4 address */
-        { { 0xfc }, 7 },                    /* unique local */
-        { { 0xfe, 0x80 }, 10 },             /* link-local */
-        { { 0xfe, 0xc0 }, 10 },             /* site-local (deprecated) */
-        { { 0xff }, 8 },                    /* multicast */
+        { { 0 }, 96 }, /* ::/96: unspecified, loopback, IPv4-compatible */
+        { { 0x00, 0x64, 0xff, 0x9b, 0x00, 0x01 }, 48 }, /* local-use NAT64 (RFC 8215) */
+        { { 0x01, 0x00 }, 64 },                         /* discard-only 100::/64 */
+        { { 0x20, 0x01, 0x0d, 0xb8 }, 32 },             /* documentation */
+        { { 0x20, 0x02 }, 16 },                         /* 6to4: embeds an IPv4 address */
+        { { 0xfc }, 7 },                                /* unique local */
+        { { 0xfe, 0x80 }, 10 },                         /* link-local */
+        { { 0xfe, 0xc0 }, 10 },                         /* site-local (deprecated) */
+        { { 0xff }, 8 },                                /* multicast */
     };
     for (size_t i = 0; i < sizeof(blocked) / sizeof(blocked[0]); i++) {
         if (in_range(a, &blocked[i]))

@@ -9,7 +9,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "core/mem.h"
+#include "events/events.h"
 #include "xmpp/jid.h"
 #include "xmpp/stanza.h"
 
@@ -24,6 +27,9 @@
 #define REJOIN_SLACK_S  5 /* history asked from this long before the loss (dups are filtered) */
 #define REJOIN_TRIES    5 /* a refused re-entry is tried again (e.g. the room is being re-created */
 #define REJOIN_RETRY_MS 1000 /* and locked by another occupant who re-entered first) */
+#define OCC_BYTES_MAX   ((size_t)128 << 10) /* nick and real JID text kept per room */
+#define OCC_JID_MAX     3071                /* a longer real JID is not kept */
+#define HIST_ID_MAX     128 /* a longer message id is not kept (no duplicate check then) */
 
 struct muc_occupant {
     struct muc_occupant *next;
@@ -54,12 +60,14 @@ struct muc_room {
     enum muc_room_state state;
     struct muc_occupant *occupants;
     size_t n_occupants;
+    size_t occ_bytes; /* nick and jid text of the occupants (OCC_BYTES_MAX) */
     struct muc_join_waiter *waiters;
-    bool rejoining;        /* entering again after a reconnection */
-    unsigned rejoin_tries; /* refusals since */
-    uint64_t retry_at_ms;  /* next re-entry attempt (0: none) */
-    char since[32];        /* the history bound of the re-entry ("" none) */
-    struct muc_hist *hist; /* the last messages seen in the room (ring, SESSION_MUC_HISTORY) */
+    uint64_t join_deadline_ms; /* the latest deadline of the join presence's waiters */
+    bool rejoining;            /* entering again after a reconnection */
+    unsigned rejoin_tries;     /* refusals since */
+    uint64_t retry_at_ms;      /* next re-entry attempt (0: none) */
+    char since[32];            /* the history bound of the re-entry ("" none) */
+    struct muc_hist *hist;     /* the last messages seen in the room (ring, SESSION_MUC_HISTORY) */
     size_t hist_head, hist_n, hist_bytes;
 };
 
@@ -93,6 +101,11 @@ static struct muc_room *room_find(const struct session *s, const char *room)
     return NULL;
 }
 
+static size_t occupant_bytes(const struct muc_occupant *o)
+{
+    return strlen(o->nick) + (o->jid ? strlen(o->jid) : 0);
+}
+
 static void occupant_free(struct muc_occupant *o)
 {
     mem_free(o->nick);
@@ -108,6 +121,7 @@ static void occupants_clear(struct muc_room *r)
         occupant_free(o);
     }
     r->n_occupants = 0;
+    r->occ_bytes = 0;
 }
 
 /* Fails (status < 0, err optional) or completes (0) every waiter of r. Callbacks may call back
@@ -136,9 +150,15 @@ static void room_unlink(struct session *s, struct muc_room *r)
     }
 }
 
+/* The bytes an entry of the discussion history holds: its text, sender and id. */
+static size_t hist_entry_bytes(const char *id, const char *from, const char *body)
+{
+    return strlen(body) + strlen(from) + (id ? strlen(id) : 0);
+}
+
 static void hist_entry_clear(struct muc_room *r, struct muc_hist *h)
 {
-    r->hist_bytes -= strlen(h->body);
+    r->hist_bytes -= hist_entry_bytes(h->id, h->from, h->body);
     mem_free(h->id);
     mem_free(h->from);
     mem_free(h->body);
@@ -174,7 +194,7 @@ static void room_drop(struct session *s, struct muc_room *r, int status,
 static bool any_waiter(const struct session *s)
 {
     for (struct muc_room *r = s->muc ? s->muc->rooms : NULL; r != NULL; r = r->next) {
-        if (r->waiters != NULL || r->retry_at_ms != 0)
+        if (r->waiters != NULL || r->retry_at_ms != 0 || (r->state == MUC_JOINING && !r->rejoining))
             return true;
     }
     return false;
@@ -183,13 +203,28 @@ static bool any_waiter(const struct session *s)
 static int send_join(struct session *s, const struct muc_room *r, int history_max,
                      const char *since);
 
+/* Our unavailable presence to room/nick (leaving, or giving up a join). */
+static int send_unavailable(struct session *s, const struct muc_room *r)
+{
+    char to[3200];
+    snprintf(to, sizeof(to), "%s/%s", r->jid, r->nick);
+    struct xmpp_stanza *p = xmpp_stanza_new("presence", XMPP_NS_CLIENT);
+    xmpp_stanza_set_attr(p, "to", to);
+    xmpp_stanza_set_attr(p, "type", "unavailable");
+    int rc = session_send(s, p);
+    xmpp_stanza_unref(p);
+    return rc;
+}
+
 static void on_tick(struct tick *t, uint64_t now_ms, void *data)
 {
     (void)t;
     struct session *s = data;
-    for (struct muc_room *r = s->muc->rooms; r != NULL; r = r->next) {
+    for (struct muc_room *r = s->muc->rooms, *next; r != NULL; r = next) {
+        next = r->next;
         if (r->retry_at_ms != 0 && r->retry_at_ms <= now_ms && s->state == SESSION_ONLINE) {
             r->retry_at_ms = 0;
+            r->join_deadline_ms = now_ms + s->mgr->o.iq_timeout_ms;
             send_join(s, r, r->since[0] ? -1 : 0, r->since[0] ? r->since : NULL);
         }
         for (struct muc_join_waiter **pp = &r->waiters; *pp;) {
@@ -204,6 +239,14 @@ static void on_tick(struct tick *t, uint64_t now_ms, void *data)
             mem_free(w);
             /* the callback may only cancel waiters (no list surgery on rooms): restart */
             pp = &r->waiters;
+        }
+        /* a join nobody waits for any more and the room never answered: give it up, so a
+         * later join sends its presence again and the record does not hold a room slot */
+        if (r->state == MUC_JOINING && !r->rejoining && r->waiters == NULL &&
+            r->join_deadline_ms <= now_ms) {
+            log_info("muc_join_abandoned", "jid=%s room=%s", s->bare, r->jid);
+            send_unavailable(s, r);
+            room_drop(s, r, -ETIMEDOUT, NULL);
         }
     }
     if (!any_waiter(s)) {
@@ -257,6 +300,13 @@ int64_t session_muc_join(struct session *s, const char *room, const char *nick,
     struct muc_room *r = room_find(s, room);
     if (r != NULL && r->state == MUC_JOINED)
         return 0;
+    uint64_t now = tick_now(s->mgr->o.tick);
+    if (r != NULL && r->join_deadline_ms <= now && r->retry_at_ms == 0 &&
+        s->state == SESSION_ONLINE) {
+        /* still entering, and the room did not answer in time: ask again */
+        log_info("muc_join_resent", "jid=%s room=%s", s->bare, r->jid);
+        send_join(s, r, history_max, NULL);
+    }
     if (r == NULL) {
         if (m->n_rooms >= SESSION_MUC_MAX_ROOMS)
             return -ENOSPC;
@@ -278,7 +328,9 @@ int64_t session_muc_join(struct session *s, const char *room, const char *nick,
     }
     struct muc_join_waiter *w = mem_calloc(1, sizeof(*w));
     w->id = ++m->next_id;
-    w->deadline_ms = tick_now(s->mgr->o.tick) + (timeout_ms ? timeout_ms : s->mgr->o.iq_timeout_ms);
+    w->deadline_ms = now + (timeout_ms ? timeout_ms : s->mgr->o.iq_timeout_ms);
+    if (w->deadline_ms > r->join_deadline_ms)
+        r->join_deadline_ms = w->deadline_ms;
     w->cb = cb;
     w->data = data;
     w->next = r->waiters;
@@ -307,13 +359,7 @@ int session_muc_leave(struct session *s, const char *room)
     struct muc_room *r = room_find(s, room);
     if (r == NULL)
         return -ENOENT;
-    char to[3200];
-    snprintf(to, sizeof(to), "%s/%s", r->jid, r->nick);
-    struct xmpp_stanza *p = xmpp_stanza_new("presence", XMPP_NS_CLIENT);
-    xmpp_stanza_set_attr(p, "to", to);
-    xmpp_stanza_set_attr(p, "type", "unavailable");
-    int rc = session_send(s, p);
-    xmpp_stanza_unref(p);
+    int rc = send_unavailable(s, r);
     log_info("muc_leave", "jid=%s room=%s", s->bare, r->jid);
     room_drop(s, r, -ECANCELED, NULL);
     return rc;
@@ -375,6 +421,43 @@ static bool has_status(const struct xmpp_stanza *x, const char *code)
     return false;
 }
 
+/* The last <x xmlns=muc#user> of st: a room that does not strip an occupant's own <x> puts
+ * its <x> after it (XEP-0045 §7.2.3), so the last one is the room's. */
+static const struct xmpp_stanza *muc_user_x(const struct xmpp_stanza *st)
+{
+    const struct xmpp_stanza *x = NULL;
+    for (const struct xmpp_stanza *c = xmpp_stanza_first_child(st); c; c = xmpp_stanza_next(c)) {
+        const char *ns = xmpp_stanza_ns(c);
+        if (strcmp(xmpp_stanza_name(c), "x") == 0 && ns != NULL && strcmp(ns, NS_MUC_USER) == 0)
+            x = c;
+    }
+    return x;
+}
+
+/* Tells the user's pages that a room was given up after refused re-entries: sparkgate.muc
+ * {"type":"roomLost","room":...,"reason":<the error condition>}. */
+static void room_lost_event(struct session *s, const struct muc_room *r,
+                            const struct xmpp_stanza *err)
+{
+    const struct xmpp_stanza *e = err ? xmpp_stanza_child(err, "error", NULL) : NULL;
+    const char *reason = "refused";
+    for (const struct xmpp_stanza *c = e ? xmpp_stanza_first_child(e) : NULL; c;
+         c = xmpp_stanza_next(c)) {
+        const char *ns = xmpp_stanza_ns(c);
+        const char *name = xmpp_stanza_name(c);
+        if (ns != NULL && strcmp(ns, "urn:ietf:params:xml:ns:xmpp-stanzas") == 0 &&
+            strcmp(name, "text") != 0 && strlen(name) < 64 &&
+            strspn(name, "abcdefghijklmnopqrstuvwxyz-") == strlen(name)) {
+            reason = name;
+            break;
+        }
+    }
+    if (s->log != NULL)
+        events_log_push(
+            s->log, "sparkgate.muc",
+            json_pack("{s:s, s:s, s:s}", "type", "roomLost", "room", r->jid, "reason", reason));
+}
+
 static void copy_word(char *out, size_t size, const char *v, const char *dflt)
 {
     if (v == NULL || strlen(v) >= size || strspn(v, "abcdefghijklmnopqrstuvwxyz") != strlen(v))
@@ -403,13 +486,15 @@ static void occupant_update(struct session *s, struct muc_room *r, const char *n
     if (!available) {
         if (o != NULL) {
             *where = o->next;
+            r->occ_bytes -= occupant_bytes(o);
             occupant_free(o);
             r->n_occupants--;
         }
         return;
     }
     if (o == NULL) {
-        if (r->n_occupants >= SESSION_MUC_MAX_OCCUPANTS) {
+        if (r->n_occupants >= SESSION_MUC_MAX_OCCUPANTS ||
+            r->occ_bytes + strlen(nick) > OCC_BYTES_MAX) {
             log_debug("muc_occupants_full", "jid=%s room=%s", s->bare, r->jid);
             return;
         }
@@ -418,14 +503,25 @@ static void occupant_update(struct session *s, struct muc_room *r, const char *n
         o->next = r->occupants;
         r->occupants = o;
         r->n_occupants++;
+        r->occ_bytes += strlen(o->nick);
     }
     const char *real = item ? xmpp_stanza_attr(item, "jid") : NULL;
     struct xmpp_jid j;
-    mem_free(o->jid);
-    o->jid = NULL;
-    if (real != NULL && xmpp_jid_parse(&j, real) == 0) {
-        o->jid = xmpp_jid_full(&j);
+    if (o->jid != NULL) {
+        r->occ_bytes -= strlen(o->jid);
+        mem_free(o->jid);
+        o->jid = NULL;
+    }
+    if (real != NULL && strlen(real) <= OCC_JID_MAX && xmpp_jid_parse(&j, real) == 0) {
+        char *full = xmpp_jid_full(&j);
         xmpp_jid_cleanup(&j);
+        size_t n = full ? strlen(full) : 0;
+        if (full != NULL && n <= OCC_JID_MAX && r->occ_bytes + n <= OCC_BYTES_MAX) {
+            o->jid = full;
+            r->occ_bytes += n;
+        } else {
+            mem_free(full);
+        }
     }
     copy_word(o->role, sizeof(o->role), item ? xmpp_stanza_attr(item, "role") : NULL, "none");
     copy_word(o->affiliation, sizeof(o->affiliation),
@@ -484,6 +580,8 @@ void session__muc_presence(struct session *s, const struct xmpp_stanza *st)
                 s->muc->tick_sub = tick_add(s->mgr->o.tick, on_tick, s);
         } else if (r->state == MUC_JOINING) {
             log_info("muc_join_refused", "jid=%s room=%s", s->bare, r->jid);
+            if (r->rejoining)
+                room_lost_event(s, r, st);
             room_drop(s, r, -EPROTO, st);
         }
         return;
@@ -493,9 +591,13 @@ void session__muc_presence(struct session *s, const struct xmpp_stanza *st)
     bool available = type == NULL || strcmp(type, "available") == 0;
     if (!available && strcmp(type, "unavailable") != 0)
         return;
-    const struct xmpp_stanza *x = xmpp_stanza_child(st, "x", NS_MUC_USER);
+    const struct xmpp_stanza *x = muc_user_x(st);
     const struct xmpp_stanza *item = x ? xmpp_stanza_child(x, "item", NULL) : NULL;
-    bool self = (x != NULL && has_status(x, "110")) || strcmp(nick, r->nick) == 0;
+    /* only status 110 marks our own presence: another occupant may hold the nick we asked for
+     * when the room gave us another one */
+    bool self = x != NULL && has_status(x, "110");
+    if (self && !available && r->state != MUC_JOINED)
+        return; /* only a joined room can be left: this is the end of an earlier visit */
     if (self && !available) {
         if (x != NULL && has_status(x, "303")) { /* our nickname changed */
             const char *nn = item ? xmpp_stanza_attr(item, "nick") : NULL;
@@ -560,6 +662,7 @@ void session__muc_rejoin(struct session *s)
         r->rejoining = true;
         r->rejoin_tries = 0;
         r->retry_at_ms = 0;
+        r->join_deadline_ms = tick_now(s->mgr->o.tick) + s->mgr->o.iq_timeout_ms;
         bool joined_before = r->waiters == NULL;
         snprintf(r->since, sizeof(r->since), "%s", joined_before && since_p ? since_p : "");
         send_join(s, r, joined_before && since_p == NULL ? 0 : -1, r->since[0] ? r->since : NULL);
@@ -601,6 +704,8 @@ static void hist_record(struct session *s, const struct xmpp_stanza *st)
     if (b == NULL)
         return;
     const char *id = xmpp_stanza_attr(st, "id");
+    if (id != NULL && strlen(id) > HIST_ID_MAX)
+        id = NULL; /* not kept, and then no duplicate check */
     if (r->hist == NULL)
         r->hist = mem_calloc(SESSION_MUC_HISTORY, sizeof(*r->hist));
     for (size_t i = 0; id != NULL && i < SESSION_MUC_HISTORY; i++) {
@@ -609,7 +714,7 @@ static void hist_record(struct session *s, const struct xmpp_stanza *st)
             return;
     }
     char *body = xmpp_stanza_text(b);
-    size_t len = strlen(body);
+    size_t len = hist_entry_bytes(id, from, body);
     if (len > HIST_BYTES_MAX) {
         mem_free(body);
         return;

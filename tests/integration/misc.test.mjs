@@ -298,6 +298,26 @@ test('K10: fallbacks: <title>, twitter:, first <img> by quality; latin-1 bytes',
   assert.deepEqual(l1.json, { title: 'Café ok' });
 });
 
+test('K10: an IPv6-literal URL is fetched (allow_private, page server on [::1])', async (t) => {
+  const v6 = pageServer();
+  try {
+    await new Promise((resolve, reject) => { v6.once('error', reject); v6.listen(0, '::1', resolve); });
+  } catch (e) {
+    t.skip(`no IPv6 loopback here: ${e.code}`);
+    return;
+  }
+  try {
+    const base = `http://[::1]:${v6.address().port}`;
+    const r = await preview(gw2, tok.bob2, 1, `${base}/og`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.title, 'Café & Crème — "News"');
+    assert.equal(r.json.image, `${base}/img/cover.png`);
+  } finally {
+    v6.closeAllConnections?.();
+    await new Promise((r) => v6.close(r));
+  }
+});
+
 test('K10: non-HTML answers have no fields; 404 page is 502; bad input 400', async () => {
   assert.deepEqual((await preview(gw2, tok.bob2, 1, `${pageBase}/json`)).json, {});
   const bin = await preview(gw2, tok.bob2, 1, `${pageBase}/binary`);

@@ -317,6 +317,24 @@ test('G8 leave: the occupant disappears; leaving twice is 400', async () => {
   assert.fail('Bob still listed after leaving');
 });
 
+test('G8 then G7 at once: the end of the first visit does not fail the new join', async () => {
+  for (let i = 0; i < 5; i++) {
+    let r = await call('carol', 'PUT', '/groupchat/room/quick?nick=Carol');
+    assert.equal(r.status, 200, r.text);
+    // the leave is answered at once; the room's unavailable self-presence arrives after the
+    // new join went out
+    r = await call('carol', 'DELETE', '/groupchat/room/quick');
+    assert.equal(r.status, 200, r.text);
+    r = await call('carol', 'PUT', '/groupchat/room/quick?nick=Carol');
+    assert.equal(r.status, 200, `round ${i}: ${r.text}`);
+    r = await call('carol', 'POST', '/groupchat/room/quick', `still here ${i}`);
+    assert.equal(r.status, 200, `round ${i}: ${r.text}`);
+    r = await call('carol', 'DELETE', '/groupchat/room/quick');
+    assert.equal(r.status, 200, r.text);
+    await delay(200);
+  }
+});
+
 /** dave, over a raw XMPP stream, creates `room` with the given muc#roomconfig fields and stays. */
 async function daveCreates(room, fields) {
   const { conn } = await openClient({ port: prosody.c2sPort, domain: prosody.domain });

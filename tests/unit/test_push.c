@@ -27,6 +27,7 @@
 #include "core/b64.h"
 #include "core/mem.h"
 #include "push/push.h"
+#include "push/push_int.h"
 
 static uint8_t *dec(const char *b64u, size_t *len)
 {
@@ -438,6 +439,9 @@ static void private_loopback_and_link_local_addresses_are_not_public(void **stat
         { "::ffff:10.0.0.1", false },
         { "::ffff:8.8.8.8", true },
         { "64:ff9b::a00:1", false },
+        { "64:ff9b:1::808:808", false },
+        { "64:ff9b:1:ffff::1", false },
+        { "64:ff9b:2::1", true },
         { "2001:db8::1", false },
         { "2002:a00:1::1", false },
         { "2a00:1450:4001::200e", true },
@@ -448,6 +452,20 @@ static void private_loopback_and_link_local_addresses_are_not_public(void **stat
             fail_msg("row %zu: %s should be %s", i, rows[i].addr,
                      rows[i].pub ? "public" : "refused");
     }
+}
+
+/* The CURLOPT_RESOLVE entry brackets an IPv6 address; an IPv6-literal host gets none (curl
+ * cannot parse one there and connects to the literal itself). */
+static void resolve_entry_brackets_ipv6_and_skips_literal_hosts(void **state)
+{
+    (void)state;
+    char e[600];
+    assert_true(push__resolve_entry(e, sizeof(e), "example.org", "443", "93.184.216.34"));
+    assert_string_equal(e, "example.org:443:93.184.216.34");
+    assert_true(push__resolve_entry(e, sizeof(e), "example.org", "443", "2001:db8::1"));
+    assert_string_equal(e, "example.org:443:[2001:db8::1]");
+    assert_false(push__resolve_entry(e, sizeof(e), "::1", "8080", "::1"));
+    assert_false(push__resolve_entry(e, sizeof(e), "2001:db8::1", "443", "2001:db8::1"));
 }
 
 /* ---- automatic pushes ---- */
@@ -613,6 +631,7 @@ int main(void)
         cmocka_unit_test(vapid_refuses_zero_and_out_of_range_scalars),
         cmocka_unit_test(urls_parse_into_host_port_and_audience),
         cmocka_unit_test(private_loopback_and_link_local_addresses_are_not_public),
+        cmocka_unit_test(resolve_entry_brackets_ipv6_and_skips_literal_hosts),
         cmocka_unit_test(a_chat_message_pushes_the_sender_and_a_generic_text_by_default),
         cmocka_unit_test(long_bodies_are_cut_on_a_character_boundary),
         cmocka_unit_test(only_pushworthy_events_become_pushes),

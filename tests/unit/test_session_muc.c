@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/mem.h"
 #include "core/tick.h"
+#include "events/events.h"
 #include "session/session.h"
 #include "xmpp/stanza.h"
 #include "xmpp/stream.h"
@@ -389,6 +390,350 @@ static void rooms_are_entered_again_after_a_fresh_reconnection(void **state)
     finish_loop(t);
 }
 
+#define LOGIN_STEPS                                                                               \
+    { "<stream:stream", HDR PLAIN_ONLY }, { "</auth>", SUCCESS }, { "<stream:stream", FEATURES }, \
+        { "</bind></iq>", BOUND }, { "disco#info", DISCO_REPLY },                                 \
+    {                                                                                             \
+        "vcard-temp", "<iq type='result' id='sg3'/>"                                              \
+    }
+
+static void login(struct ctx *c, struct tick *t, const struct step *sc)
+{
+    srv_start(sc);
+    c->mgr = mgr_new(t, false);
+    assert_int_equal(session_login(c->mgr, "alice", "secret", on_login, c, NULL), 0);
+    pump(&c->logins, 1, 3000);
+    assert_int_equal(c->login_status, 0);
+}
+
+static void send_body(struct session *s, const char *text)
+{
+    struct xmpp_stanza *m = xmpp_stanza_new("message", XMPP_NS_CLIENT);
+    xmpp_stanza_set_attr(m, "to", "bob@localhost");
+    xmpp_stanza_add_text_child(m, "body", NULL, text);
+    assert_int_equal(session_send(s, m), 0);
+    xmpp_stanza_unref(m);
+}
+
+static void wait_script_done(void)
+{
+    uint64_t end = uv_now(&loop) + 5000;
+    while (srv.script[srv.pos].wait != NULL && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_null(srv.script[srv.pos].wait);
+    for (int i = 0; i < 5; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+static void finish(struct ctx *c, struct tick *t)
+{
+    session_mgr_free(c->mgr, mgr_freed, c);
+    pump(&c->freed, 1, 5000);
+    finish_loop(t);
+}
+
+/* Only status 110 in the room's own (last) muc#user <x> marks our presence: another occupant
+ * holding the nick we asked for (the room gave us another) leaving does not end the join, an
+ * occupant's forged <x> with 110 before the room's is not taken, and the unavailable
+ * self-presence that ends an earlier visit does not fail a new join. */
+static void self_presence_needs_status_110_from_the_room(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    struct tick *t = tick_new(&loop, 20);
+    struct ctx c = { 0 };
+    static const struct step sc[] = {
+        LOGIN_STEPS,
+        { "<history maxstanzas='0'/></x></presence>",
+          "<presence from='" ROOM "/Al' type='unavailable'>" MUCU
+          "<item role='none' affiliation='none'/></x></presence>"
+          "<presence from='" ROOM "/Mallory'>" MUCU "<status code='110'/></x>" MUCU
+          "<item role='participant' affiliation='none'/></x></presence>"
+          "<presence from='" ROOM "/Al2'>" MUCU "<item role='participant' affiliation='member'/>"
+          "<status code='110'/></x></presence>" },
+        { "<body>go</body>",
+          "<presence from='" ROOM "/Mallory' type='unavailable'>" MUCU
+          "<status code='110'/></x>" MUCU "<item role='none' affiliation='none'/></x></presence>" },
+        /* left, then entered again at once: the end of the first visit comes first */
+        { "type='unavailable'", NULL },
+        { "<history maxstanzas='0'/></x></presence>",
+          "<presence from='" ROOM "/Al2' type='unavailable'>" MUCU
+          "<item role='none' affiliation='member'/><status code='110'/></x></presence>"
+          "<presence from='" ROOM "/Al2'>" MUCU "<item role='participant' affiliation='member'/>"
+          "<status code='110'/></x></presence>" },
+        { NULL, NULL },
+    };
+    login(&c, t, sc);
+    assert_true(session_muc_join(c.s, ROOM, "Al", NULL, 0, 0, on_join, &c) > 0);
+    pump(&c.joins, 1, 3000);
+    assert_int_equal(c.join_status, 0);
+    assert_true(session_muc_joined(c.s, ROOM));
+    assert_string_equal(session_muc_nick(c.s, ROOM), "Al2");
+    struct occ_list l = { "" };
+    assert_int_equal(session_muc_occupants(c.s, ROOM, occ_cb, &l), 2);
+    assert_string_equal(l.text, "Mallory|-|participant|none;Al2|-|participant|member;");
+
+    /* Mallory's forged 110 before the room's <x>: Mallory leaves, we stay */
+    send_body(c.s, "go");
+    uint64_t end = uv_now(&loop) + 3000;
+    while (srv.pos < 8 && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    for (int i = 0; i < 5; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    assert_true(session_muc_joined(c.s, ROOM));
+    assert_string_equal(session_muc_nick(c.s, ROOM), "Al2");
+    l.text[0] = '\0';
+    assert_int_equal(session_muc_occupants(c.s, ROOM, occ_cb, &l), 1);
+    assert_string_equal(l.text, "Al2|-|participant|member;");
+
+    /* leave, then join at once */
+    assert_int_equal(session_muc_leave(c.s, ROOM), 0);
+    assert_true(session_muc_join(c.s, ROOM, "Al2", NULL, 0, 0, on_join, &c) > 0);
+    pump(&c.joins, 2, 3000);
+    assert_int_equal(c.join_status, 0);
+    wait_script_done();
+    assert_true(session_muc_joined(c.s, ROOM));
+    finish(&c, t);
+}
+
+/* A join the room never answers is given up when its last waiter timed out (unavailable
+ * presence, the record dropped): the next join sends its presence again, and such rooms do not
+ * fill the room limit. */
+static void an_unanswered_join_is_given_up(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    struct tick *t = tick_new(&loop, 20);
+    struct ctx c = { 0 };
+    static const struct step sc[] = { LOGIN_STEPS, { NULL, NULL } };
+    login(&c, t, sc);
+    assert_true(session_muc_join(c.s, "silent@conf.localhost", "Al", NULL, -1, 100, on_join, &c) >
+                0);
+    pump(&c.joins, 1, 3000);
+    assert_int_equal(c.join_status, -ETIMEDOUT);
+    uint64_t end = uv_now(&loop) + 3000;
+    while (strstr(buf_cstr(&srv.seen), "to='silent@conf.localhost/Al' type='unavailable'") ==
+               NULL &&
+           uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_non_null(
+        strstr(buf_cstr(&srv.seen), "to='silent@conf.localhost/Al' type='unavailable'"));
+    /* asked again: a second join presence */
+    assert_true(session_muc_join(c.s, "silent@conf.localhost", "Al", NULL, -1, 100, on_join, &c) >
+                0);
+    end = uv_now(&loop) + 3000;
+    const char *first = NULL;
+    while (uv_now(&loop) < end) {
+        first = strstr(buf_cstr(&srv.seen), "silent@conf.localhost/Al'><x");
+        if (first != NULL && strstr(first + 1, "silent@conf.localhost/Al'><x") != NULL)
+            break;
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    assert_non_null(first);
+    assert_non_null(strstr(first + 1, "silent@conf.localhost/Al'><x"));
+    pump(&c.joins, 2, 3000);
+
+    /* as many unanswered rooms as the limit, then one more */
+    for (int i = 0; i < SESSION_MUC_MAX_ROOMS; i++) {
+        char room[64];
+        snprintf(room, sizeof(room), "r%d@conf.localhost", i);
+        assert_true(session_muc_join(c.s, room, "Al", NULL, -1, 50, on_join, &c) > 0);
+    }
+    assert_int_equal(session_muc_join(c.s, "more@conf.localhost", "Al", NULL, -1, 50, on_join, &c),
+                     -ENOSPC);
+    pump(&c.joins, 2 + SESSION_MUC_MAX_ROOMS, 5000);
+    assert_int_equal(c.joins, 2 + SESSION_MUC_MAX_ROOMS);
+    for (int i = 0; i < 5; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    assert_true(session_muc_join(c.s, "more@conf.localhost", "Al", NULL, -1, 50, on_join, &c) > 0);
+    pump(&c.joins, 3 + SESSION_MUC_MAX_ROOMS, 3000);
+    finish(&c, t);
+}
+
+static void count_cb(const char *room, const struct session_muc_occupant *o, void *data)
+{
+    (void)room, (void)o;
+    ++*(int *)data;
+}
+
+static void hist_count_cb(const char *room, const struct session_muc_msg *m, void *data)
+{
+    (void)room, (void)m;
+    ++*(int *)data;
+}
+
+#define BIG_NICK 1000
+#define BIG_OCC  140
+#define BIG_BODY 5200
+#define BIG_MSGS 50
+
+static char *big_reply(size_t pos, const char *got)
+{
+    (void)got;
+    struct buf b;
+    buf_init(&b, 1 << 24);
+    char nick[BIG_NICK + 1];
+    if (pos == 6) { /* the join: occupants with long nicks, then us */
+        for (int i = 0; i < BIG_OCC; i++) {
+            memset(nick, 'n', BIG_NICK);
+            nick[BIG_NICK] = '\0';
+            char head[8];
+            snprintf(head, sizeof(head), "%04d", i);
+            memcpy(nick, head, 4);
+            buf_appendf(&b,
+                        "<presence from='" ROOM "/%s'>" MUCU "<item role='participant' "
+                        "affiliation='none'/></x></presence>",
+                        nick);
+        }
+        buf_appendf(&b, "<presence from='" ROOM "/Al'>" MUCU "<item role='participant' "
+                        "affiliation='none'/><status code='110'/></x></presence>");
+    } else if (pos == 7) { /* messages with long ids and senders */
+        memset(nick, 'n', BIG_NICK);
+        nick[BIG_NICK] = '\0';
+        char *body = mem_alloc(BIG_BODY + 1);
+        memset(body, 'b', BIG_BODY);
+        body[BIG_BODY] = '\0';
+        for (int i = 0; i < BIG_MSGS; i++) {
+            char id[129];
+            memset(id, 'i', 128);
+            id[128] = '\0';
+            char head[8];
+            snprintf(head, sizeof(head), "%04d", i);
+            memcpy(id, head, 4);
+            buf_appendf(&b,
+                        "<message from='" ROOM "/%s' type='groupchat' id='%s'><body>%s</body>"
+                        "</message>",
+                        nick, id, body);
+        }
+        mem_free(body);
+        /* a 129-byte id is not kept: both copies are (no duplicate check without an id) */
+        char id[130];
+        memset(id, 'j', 129);
+        id[129] = '\0';
+        for (int i = 0; i < 2; i++)
+            buf_appendf(&b,
+                        "<message from='" ROOM "/Bob' type='groupchat' id='%s'><body>x</body>"
+                        "</message>",
+                        id);
+    } else {
+        buf_cleanup(&b);
+        return NULL;
+    }
+    char *out = mem_strdup(buf_cstr(&b));
+    buf_cleanup(&b);
+    return out;
+}
+
+/* The occupants and the discussion history of a room are bounded in bytes, the senders and
+ * ids counted with the text; a long id is not kept. */
+static void occupants_and_history_are_bounded_in_bytes(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    struct tick *t = tick_new(&loop, 20);
+    struct ctx c = { 0 };
+    static const struct step sc[] = {
+        LOGIN_STEPS,
+        { "<history maxstanzas='0'/></x></presence>", NULL },
+        { "<body>go</body>", NULL },
+        { NULL, NULL },
+    };
+    srv.reply = big_reply;
+    login(&c, t, sc);
+    srv.reply = big_reply;
+    assert_true(session_muc_join(c.s, ROOM, "Al", NULL, 0, 0, on_join, &c) > 0);
+    pump(&c.joins, 1, 5000);
+    assert_int_equal(c.join_status, 0);
+    int n = 0;
+    assert_true(session_muc_occupants(c.s, ROOM, count_cb, &n) > 0);
+    /* 128 KiB of nicks: 131 of the long ones, and ours */
+    assert_int_equal(n, (128 << 10) / BIG_NICK + 1);
+
+    send_body(c.s, "go");
+    wait_script_done();
+    n = 0;
+    session_muc_history(c.s, ROOM, hist_count_cb, &n);
+    size_t entry = BIG_BODY + strlen(ROOM "/") + BIG_NICK + 128;
+    size_t last = 1 + strlen(ROOM "/Bob");
+    /* the newest kept while the whole is within 256 KiB */
+    size_t kept = ((256 << 10) - 2 * last) / entry;
+    assert_int_equal(n, (int)kept + 2);
+    srv.reply = NULL;
+    finish(&c, t);
+}
+
+/* Every re-entry refused: the room is given up after REJOIN_TRIES and the user's pages are told
+ * (sparkgate.muc roomLost with the error condition). */
+#define REFUSED                                                                            \
+    {                                                                                      \
+        "<history since='", "<presence from='" ROOM "/Al' type='error'><error "            \
+                            "type='cancel'><item-not-found " ERRNS "/></error></presence>" \
+    }
+static const struct step after_loss_refused[] = {
+    { "<stream:stream", HDR PLAIN_ONLY },
+    { "</auth>", SUCCESS },
+    { "<stream:stream", FEATURES },
+    { "</bind></iq>", BOUND },
+    REFUSED,
+    REFUSED,
+    REFUSED,
+    REFUSED,
+    REFUSED,
+    { NULL, NULL },
+};
+
+static void a_room_refused_after_reconnection_is_reported_lost(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    struct tick *t = tick_new(&loop, 20);
+    struct ctx c = { 0 };
+    srv_start(before_loss);
+    c.mgr = mgr_new(t, true);
+    assert_int_equal(session_login(c.mgr, "alice", "secret", on_login, &c, NULL), 0);
+    pump(&c.logins, 1, 3000);
+    assert_true(session_muc_join(c.s, ROOM, "Al", NULL, 0, 0, on_join, &c) > 0);
+    pump(&c.joins, 1, 3000);
+    assert_int_equal(c.join_status, 0);
+    send_body(c.s, "bye");
+    uint64_t end = uv_now(&loop) + 3000;
+    while (!session_reconnecting(c.s) && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_true(session_reconnecting(c.s));
+    uint16_t port = srv.port;
+    srv_stop();
+    uv_run(&loop, UV_RUN_NOWAIT);
+    srv_start_on(after_loss_refused, port);
+    end = uv_now(&loop) + 20000;
+    while (srv.script[srv.pos].wait != NULL && uv_now(&loop) < end) {
+        uv_run(&loop, UV_RUN_ONCE);
+        if (cred_pending.cb != NULL) {
+            session_cred_cb *cb = cred_pending.cb;
+            cred_pending.cb = NULL;
+            struct session_cred cred = { .password = "secret" };
+            cb(0, &cred, cred_pending.arg);
+        }
+    }
+    assert_null(srv.script[srv.pos].wait);
+    for (int i = 0; i < 5; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    assert_false(session_muc_joined(c.s, ROOM));
+    assert_int_equal(session_muc_rooms(c.s, NULL, NULL), 0);
+    struct events_log *log = session_events(c.s);
+    int lost = 0;
+    bool gone = false;
+    for (const struct event *ev = events_log_next(log, events_log_oldest_id(log) - 1, &gone); ev;
+         ev = events_log_next(log, ev->id, &gone)) {
+        if (strcmp(ev->name, "sparkgate.muc") != 0)
+            continue;
+        lost++;
+        assert_string_equal(ev->json, "{\"type\":\"roomLost\",\"room\":\"" ROOM
+                                      "\",\"reason\":\"item-not-found\"}");
+    }
+    assert_int_equal(lost, 1);
+    finish(&c, t);
+}
+
 int main(void)
 {
     (void)cbs;
@@ -398,6 +743,10 @@ int main(void)
         cmocka_unit_test(joins_tracks_occupants_refuses_times_out_and_leaves),
         cmocka_unit_test(pending_join_is_cancelled_when_the_session_ends),
         cmocka_unit_test(rooms_are_entered_again_after_a_fresh_reconnection),
+        cmocka_unit_test(self_presence_needs_status_110_from_the_room),
+        cmocka_unit_test(an_unanswered_join_is_given_up),
+        cmocka_unit_test(occupants_and_history_are_bounded_in_bytes),
+        cmocka_unit_test(a_room_refused_after_reconnection_is_reported_lost),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmpp_stream_global_cleanup();
