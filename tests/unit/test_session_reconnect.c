@@ -325,13 +325,15 @@ static void session_gives_up_after_reconnect_max(void **state)
     uv_loop_init(&loop);
     struct tick *t = tick_new(&loop, 50);
     struct ctx c = { 0 };
-    online_then_lost(&c, t, 1500, first_script);
+    /* full jitter: the first waits are at most 0.5 s, 1 s and 2 s, so a 4 s budget always
+     * sees a second attempt, whatever the random draws */
+    online_then_lost(&c, t, 4000, first_script);
     srv_stop(); /* nobody listens any more: every attempt is refused */
     uint64_t lost = uv_now(&loop);
-    pump(&c, &c.closed, 1, 5000);
+    pump(&c, &c.closed, 1, 9000);
     uint64_t took = uv_now(&loop) - lost;
     assert_string_equal(c.closed_reason, "session-closed");
-    assert_true(took >= 1400 && took < 3000);
+    assert_true(took >= 3900 && took < 6000);
     assert_true(c.cred_asks >= 2); /* backed off and tried again */
     assert_int_equal(c.reconnected, 0);
     session_mgr_free(c.mgr, mgr_freed, &c);
