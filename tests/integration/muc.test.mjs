@@ -73,8 +73,14 @@ test('G7 join: a new room is created and entered; a second user joins; a taken n
 });
 
 test('G4/G5 participants and occupants of a joined room, exact keys', async () => {
-  const r = await call('alice', 'GET', '/groupchat/room/lobby/occupants');
-  assert.equal(r.status, 200, r.text);
+  // Bob's presence reaches alice's session asynchronously after his join answered
+  let r;
+  for (let i = 0; i < 50; i++) {
+    r = await call('alice', 'GET', '/groupchat/room/lobby/occupants');
+    assert.equal(r.status, 200, r.text);
+    if (r.json.occupants.some((o) => o.jid === `${roomJid('lobby')}/Bob`)) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
   const byJid = Object.fromEntries(r.json.occupants.map((o) => [o.jid, o]));
   const a = byJid[`${roomJid('lobby')}/Alice`];
   const b = byJid[`${roomJid('lobby')}/Bob`];
