@@ -78,6 +78,14 @@ void xmpp__parser_restart(struct xmpp__parser *p);
 void xmpp__parser_reset(struct xmpp__parser *p);
 /* A short description of the last error ("" when none). */
 const char *xmpp__parser_error(const struct xmpp__parser *p);
+/* Hibernation (outside callbacks): frees the expat parser (about 12 KiB) while the stream sits
+ * between stanzas with nothing buffered, keeping the raw stream header (up to
+ * XMPP__PARSER_HDR_MAX bytes). The next feed creates a fresh parser and replays the header
+ * without reporting it, so namespaces, offsets, the size bound and the closing tag carry on.
+ * True when the parser is (now) hibernating; false when it is not at a safe point. */
+#define XMPP__PARSER_HDR_MAX 1024
+bool xmpp__parser_hibernate(struct xmpp__parser *p);
+bool xmpp__parser_hibernating(const struct xmpp__parser *p);
 
 /* --- the stream (stream.c, stream_tls.c, stream_sasl.c, stream_neg.c) --- */
 
