@@ -114,6 +114,12 @@ struct xmpp__sasl_job;
 #define XMPP__SM_MAX_QUEUE_BYTES ((size_t)1 << 20) /* and their bytes */
 #define XMPP__SM_R_EVERY         5     /* request an ack after this many unacked stanzas... */
 #define XMPP__SM_ACK_TIMEOUT_MS  60000 /* a request unanswered, nothing received: link dead */
+/* Parser hibernation (a wake costs about two parsed stanzas): a ready stream frees its parser
+ * right after a read, up to XMPP__PARSER_NAPS_PER_S times a second (so sparse traffic keeps no
+ * parser between reads, and a busy stream keeps its own); a busy XEP-0198 stream frees it once
+ * quiet for XMPP__PARSER_NAP_MS (on the tick). */
+#define XMPP__PARSER_NAPS_PER_S 4
+#define XMPP__PARSER_NAP_MS     5000
 
 enum xmpp__state {
     XMPP__ST_RESOLVE,
@@ -257,6 +263,10 @@ struct xmpp_stream {
 
     struct xmpp_stanza *early[XMPP__MAX_EARLY];
     size_t n_early;
+
+    /* parser hibernation right after a read, at most XMPP__PARSER_NAPS_PER_S a second */
+    uint64_t nap_window_ms;
+    unsigned naps;
 };
 
 /* stream.c */
