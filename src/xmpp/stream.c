@@ -474,10 +474,27 @@ int xmpp_stream_send_raw(struct xmpp_stream *s, const char *xml, size_t len)
 
 /* --- reading --- */
 
+/* Between stanzas on a ready stream: free the parser until the next read, unless this stream
+ * has woken it too often this second. */
+static void maybe_nap(struct xmpp_stream *s)
+{
+    uint64_t now = uv_now(s->loop);
+    if (now - s->nap_window_ms >= 1000) {
+        s->nap_window_ms = now;
+        s->naps = 0;
+    }
+    if (s->naps < XMPP__PARSER_NAPS_PER_S && xmpp__parser_hibernate(s->parser))
+        s->naps++;
+}
+
 void xmpp__input(struct xmpp_stream *s, const char *data, size_t len)
 {
     int rc = xmpp__parser_feed(s->parser, data, len);
-    if (xmpp__gone(s) || rc == 0 || rc == -ECANCELED)
+    if (xmpp__gone(s))
+        return;
+    if (rc == 0 && s->state == XMPP__ST_READY)
+        maybe_nap(s);
+    if (rc == 0 || rc == -ECANCELED)
         return;
     log_warn("bad_xml", "jid=%s host=%s state=%s msg=\"%s\"", s->logjid, s->host,
              xmpp__state_name(s->state), xmpp__parser_error(s->parser));

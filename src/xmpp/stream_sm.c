@@ -356,4 +356,8 @@ void xmpp__sm_tick(struct xmpp_stream *s, uint64_t now_ms)
     }
     if (!xmpp__gone(s) && (s->a_due || sm->h_in != s->a_sent))
         send_ack(s);
+    /* quiet between stanzas: free the expat parser until bytes arrive again (a wake costs
+     * about as much as parsing a few stanzas, so only streams idle for a while sleep) */
+    if (!xmpp__gone(s) && now_ms - s->last_rx_ms >= XMPP__PARSER_NAP_MS)
+        (void)xmpp__parser_hibernate(s->parser);
 }

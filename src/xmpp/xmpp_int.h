@@ -78,6 +78,14 @@ void xmpp__parser_restart(struct xmpp__parser *p);
 void xmpp__parser_reset(struct xmpp__parser *p);
 /* A short description of the last error ("" when none). */
 const char *xmpp__parser_error(const struct xmpp__parser *p);
+/* Hibernation (outside callbacks): frees the expat parser (about 12 KiB) while the stream sits
+ * between stanzas with nothing buffered, keeping the raw stream header (up to
+ * XMPP__PARSER_HDR_MAX bytes). The next feed creates a fresh parser and replays the header
+ * without reporting it, so namespaces, offsets, the size bound and the closing tag carry on.
+ * True when the parser is (now) hibernating; false when it is not at a safe point. */
+#define XMPP__PARSER_HDR_MAX 1024
+bool xmpp__parser_hibernate(struct xmpp__parser *p);
+bool xmpp__parser_hibernating(const struct xmpp__parser *p);
 
 /* --- the stream (stream.c, stream_tls.c, stream_sasl.c, stream_neg.c) --- */
 
@@ -112,6 +120,12 @@ struct xmpp__sasl_job;
  * doubles the server's work per message under load; pacing bounds it to a few per second per
  * stream while an idle stream's request is still answered at once. */
 #define XMPP__SM_ACK_GAP_MS 200
+/* Parser hibernation (a wake costs about two parsed stanzas): a ready stream frees its parser
+ * right after a read, up to XMPP__PARSER_NAPS_PER_S times a second (so sparse traffic keeps no
+ * parser between reads, and a busy stream keeps its own); a busy XEP-0198 stream frees it once
+ * quiet for XMPP__PARSER_NAP_MS (on the tick). */
+#define XMPP__PARSER_NAPS_PER_S 4
+#define XMPP__PARSER_NAP_MS     5000
 
 enum xmpp__state {
     XMPP__ST_RESOLVE,
@@ -257,6 +271,10 @@ struct xmpp_stream {
 
     struct xmpp_stanza *early[XMPP__MAX_EARLY];
     size_t n_early;
+
+    /* parser hibernation right after a read, at most XMPP__PARSER_NAPS_PER_S a second */
+    uint64_t nap_window_ms;
+    unsigned naps;
 };
 
 /* stream.c */

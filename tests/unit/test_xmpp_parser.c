@@ -267,6 +267,198 @@ static void parser_stop_drops_the_rest_of_the_chunk(void **state)
     rec_cleanup(&r);
 }
 
+/* Like feed_chunked, but hibernates after every chunk (where the parser allows it); counts the
+ * hibernations. */
+static int feed_hibernating(struct rec *r, const char *s, size_t maxchunk, unsigned *seed,
+                            int *naps)
+{
+    size_t len = strlen(s), off = 0;
+    while (off < len) {
+        size_t n = 1 + (size_t)rand_r(seed) % maxchunk;
+        if (n > len - off)
+            n = len - off;
+        int rc = xmpp__parser_feed(r->p, s + off, n);
+        if (rc != 0)
+            return rc;
+        off += n;
+        if (xmpp__parser_hibernate(r->p)) {
+            assert_true(xmpp__parser_hibernating(r->p));
+            (*naps)++;
+        }
+    }
+    return 0;
+}
+
+static void parser_hibernates_under_any_chunking(void **state)
+{
+    (void)state;
+    char *want = expected_log();
+    unsigned seed = 4242;
+    for (int round = 0; round < 300; round++) {
+        struct rec r;
+        rec_init(&r, 65536);
+        int naps = 0;
+        size_t maxchunk = round < 100 ? 1 + (size_t)round % 7 : 1 + (size_t)round * 3;
+        assert_int_equal(feed_hibernating(&r, server_part1, maxchunk, &seed, &naps), 0);
+        xmpp__parser_reset(r.p);
+        assert_false(xmpp__parser_hibernating(r.p));
+        assert_int_equal(feed_hibernating(&r, server_part2, maxchunk, &seed, &naps), 0);
+        if (strcmp(r.log.ptr, want) != 0)
+            fail_msg("round %d chunk %zu:\n got %s\nwant %s", round, maxchunk, r.log.ptr, want);
+        assert_int_equal(r.opens, 2); /* the replayed headers are not reported */
+        assert_int_equal(r.closes, 1);
+        assert_true(naps > 0);
+        rec_cleanup(&r);
+    }
+    mem_free(want);
+}
+
+static void parser_hibernates_only_between_stanzas(void **state)
+{
+    (void)state;
+    struct rec r;
+    rec_init(&r, 4096);
+    assert_false(xmpp__parser_hibernate(r.p)); /* before the header */
+    assert_int_equal(xmpp__parser_feed(r.p, header, 29), 0);
+    assert_false(xmpp__parser_hibernate(r.p)); /* inside the header */
+    assert_int_equal(xmpp__parser_feed(r.p, header + 29, strlen(header) - 29), 0);
+    assert_true(xmpp__parser_hibernate(r.p));
+    assert_true(xmpp__parser_hibernate(r.p)); /* already */
+    /* a stanza split across the wake */
+    assert_int_equal(xmpp__parser_feed(r.p, "<message to='a@b'><bo", 21), 0);
+    assert_false(xmpp__parser_hibernating(r.p));
+    assert_false(xmpp__parser_hibernate(r.p)); /* inside a stanza */
+    assert_int_equal(xmpp__parser_feed(r.p, "dy>hi</body></message> ", 23), 0);
+    assert_string_equal(r.log.ptr, "[open id=(null)]<message xmlns='jabber:client' to='a@b'>"
+                                   "<body>hi</body></message>");
+    assert_true(xmpp__parser_hibernate(r.p));
+    /* an unfinished tag at level 1 */
+    assert_int_equal(xmpp__parser_feed(r.p, "<pres", 5), 0);
+    assert_false(xmpp__parser_hibernate(r.p));
+    assert_int_equal(xmpp__parser_feed(r.p, "ence/>", 6), 0);
+    assert_true(xmpp__parser_hibernate(r.p));
+    assert_non_null(strstr(r.log.ptr, "<presence xmlns='jabber:client'/>"));
+    assert_int_equal(r.opens, 1);
+    rec_cleanup(&r);
+}
+
+static void parser_wakes_with_the_stream_namespaces(void **state)
+{
+    (void)state;
+    /* an unusual stream prefix and an extra declaration on the header */
+    static const char *const hdr =
+        "<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams' "
+        "xmlns:x='urn:example:x' id='h1'>";
+    struct rec r;
+    rec_init(&r, 4096);
+    assert_int_equal(xmpp__parser_feed(r.p, hdr, strlen(hdr)), 0);
+    assert_true(xmpp__parser_hibernate(r.p));
+    assert_int_equal(xmpp__parser_feed(r.p, "<x:ping/><s:features/>", 22), 0);
+    assert_true(xmpp__parser_hibernate(r.p));
+    assert_int_equal(xmpp__parser_feed(r.p, "<iq type='get'/>", 16), 0);
+    assert_true(xmpp__parser_hibernate(r.p));
+    /* the close arrives into a hibernated parser */
+    assert_int_equal(xmpp__parser_feed(r.p, "</s:stream>", 11), 0);
+    assert_string_equal(r.log.ptr, "[open id=h1]<ping xmlns='urn:example:x'/>"
+                                   "<features xmlns='http://etherx.jabber.org/streams'/>"
+                                   "<iq xmlns='jabber:client' type='get'/>[close]");
+    assert_int_equal(r.opens, 1);
+    assert_int_equal(r.closes, 1);
+    assert_false(xmpp__parser_hibernate(r.p)); /* the stream is over */
+    /* a wrong closing tag is still an error after a wake */
+    struct rec w;
+    rec_init(&w, 4096);
+    assert_int_equal(xmpp__parser_feed(w.p, hdr, strlen(hdr)), 0);
+    assert_true(xmpp__parser_hibernate(w.p));
+    assert_int_equal(xmpp__parser_feed(w.p, "</stream:stream>", 16), -EPROTO);
+    assert_int_equal(w.closes, 0);
+    rec_cleanup(&w);
+    rec_cleanup(&r);
+}
+
+static void parser_restarts_after_a_wake(void **state)
+{
+    (void)state;
+    struct rec r;
+    rec_init(&r, 4096);
+    r.restart_on = "success";
+    assert_int_equal(xmpp__parser_feed(r.p, header, strlen(header)), 0);
+    assert_true(xmpp__parser_hibernate(r.p));
+    assert_int_equal(
+        xmpp__parser_feed(r.p, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/><junk", 56),
+        -ECANCELED);
+    assert_false(xmpp__parser_hibernate(r.p)); /* a new stream: no header yet */
+    static const char *const hdr2 = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                                    "xmlns:stream='http://etherx.jabber.org/streams' id='second'>";
+    assert_int_equal(xmpp__parser_feed(r.p, hdr2, strlen(hdr2)), 0);
+    assert_true(xmpp__parser_hibernate(r.p));
+    assert_int_equal(xmpp__parser_feed(r.p, "<a/></stream:stream>", 20), 0);
+    assert_string_equal(r.log.ptr, "[open id=(null)]<success xmlns='urn:ietf:params:xml:ns:xmpp-"
+                                   "sasl'/>[open id=second]<a xmlns='jabber:client'/>[close]");
+    /* a reset of a hibernated parser */
+    rec_cleanup(&r);
+    rec_init(&r, 4096);
+    assert_int_equal(xmpp__parser_feed(r.p, header, strlen(header)), 0);
+    assert_true(xmpp__parser_hibernate(r.p));
+    xmpp__parser_reset(r.p);
+    assert_int_equal(xmpp__parser_feed(r.p, header, strlen(header)), 0);
+    assert_int_equal(xmpp__parser_feed(r.p, "<b/>", 4), 0);
+    assert_int_equal(r.opens, 2);
+    assert_non_null(strstr(r.log.ptr, "<b xmlns='jabber:client'/>"));
+    rec_cleanup(&r);
+}
+
+static void parser_keeps_the_size_bound_across_a_wake(void **state)
+{
+    (void)state;
+    const char *el = "<message><body>0123456789</body></message>";
+    size_t n = strlen(el);
+    struct rec r;
+    rec_init(&r, n);
+    assert_int_equal(xmpp__parser_feed(r.p, header, strlen(header)), 0);
+    for (int i = 0; i < 3; i++) { /* exactly the bound passes, also when split by a wake */
+        assert_true(xmpp__parser_hibernate(r.p));
+        assert_int_equal(xmpp__parser_feed(r.p, el, 9), 0);
+        assert_int_equal(xmpp__parser_feed(r.p, el + 9, n - 9), 0);
+    }
+    assert_true(xmpp__parser_hibernate(r.p));
+    const char *big = "<message><body>0123456789!</body></message>";
+    assert_int_equal(xmpp__parser_feed(r.p, big, n + 1), -EMSGSIZE);
+    assert_false(xmpp__parser_hibernate(r.p)); /* failed: stays failed */
+    assert_int_equal(xmpp__parser_feed(r.p, " ", 1), -EMSGSIZE);
+    rec_cleanup(&r);
+    /* an unfinished tag after a wake is bounded from the stream offset, not expat's */
+    rec_init(&r, 1000);
+    assert_int_equal(xmpp__parser_feed(r.p, header, strlen(header)), 0);
+    for (int i = 0; i < 50; i++) { /* the stream offset grows well past the bound */
+        assert_true(xmpp__parser_hibernate(r.p));
+        assert_int_equal(xmpp__parser_feed(r.p, el, n), 0);
+    }
+    assert_true(xmpp__parser_hibernate(r.p));
+    assert_int_equal(xmpp__parser_feed(r.p, "<message to='", 13), 0);
+    char junk[600];
+    memset(junk, 'a', sizeof(junk));
+    assert_int_equal(xmpp__parser_feed(r.p, junk, sizeof(junk)), 0);
+    assert_int_equal(xmpp__parser_feed(r.p, junk, sizeof(junk)), -EMSGSIZE);
+    rec_cleanup(&r);
+}
+
+static void parser_keeps_restrictions_after_a_wake(void **state)
+{
+    (void)state;
+    static const char *const bad[] = { "<!-- x -->", "<a>&ent;</a>", "<a>\xc3\x28</a>",
+                                       "<?pi x?>" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct rec r;
+        rec_init(&r, 4096);
+        assert_int_equal(xmpp__parser_feed(r.p, header, strlen(header)), 0);
+        assert_true(xmpp__parser_hibernate(r.p));
+        if (xmpp__parser_feed(r.p, bad[i], strlen(bad[i])) != -EPROTO)
+            fail_msg("row %zu accepted after a wake", i);
+        rec_cleanup(&r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +469,12 @@ int main(void)
         cmocka_unit_test(parser_rejects_bad_streams),
         cmocka_unit_test(parser_limits_depth),
         cmocka_unit_test(parser_stop_drops_the_rest_of_the_chunk),
+        cmocka_unit_test(parser_hibernates_under_any_chunking),
+        cmocka_unit_test(parser_hibernates_only_between_stanzas),
+        cmocka_unit_test(parser_wakes_with_the_stream_namespaces),
+        cmocka_unit_test(parser_restarts_after_a_wake),
+        cmocka_unit_test(parser_keeps_the_size_bound_across_a_wake),
+        cmocka_unit_test(parser_keeps_restrictions_after_a_wake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

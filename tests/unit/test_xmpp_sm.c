@@ -336,6 +336,59 @@ static void sm_state_comes_back_when_the_resuming_stream_fails(void **state)
     finish_loop(t);
 }
 
+/* Runs the loop until the stream's parser hibernates (or not, after ms). */
+static bool run_until_asleep(const struct xmpp_stream *s, uint64_t ms)
+{
+    uint64_t end = uv_now(&loop) + ms;
+    while (!xmpp__parser_hibernating(s->parser) && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    return xmpp__parser_hibernating(s->parser);
+}
+
+static void sm_idle_stream_hibernates_its_parser(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    struct tick *t = tick_new(&loop, 50);
+    srv_start(bound_script);
+    struct client c = { 0 };
+    struct xmpp_stream *s = open_stream(t, &c, NULL);
+    run_script();
+    assert_true(xmpp_stream_sm_enabled(s));
+    /* a read on a ready stream leaves the parser asleep; the next one wakes it */
+    int before = c.stanzas;
+    srv_send(MSG(1));
+    run_until(&c.stanzas, before + 1, 3000);
+    assert_int_equal(c.stanzas, before + 1);
+    assert_non_null(strstr(c.last, "<body>in1</body>"));
+    assert_true(xmpp__parser_hibernating(s->parser));
+    srv_send(MSG(2));
+    run_until(&c.stanzas, before + 2, 3000);
+    assert_int_equal(c.stanzas, before + 2);
+    assert_non_null(strstr(c.last, "<body>in2</body>"));
+    assert_true(xmpp__parser_hibernating(s->parser));
+    /* a stream that woke its parser too often this second keeps it... */
+    s->nap_window_ms = uv_now(&loop);
+    s->naps = XMPP__PARSER_NAPS_PER_S;
+    srv_send(MSG(3));
+    run_until(&c.stanzas, before + 3, 3000);
+    assert_int_equal(c.stanzas, before + 3);
+    assert_false(xmpp__parser_hibernating(s->parser));
+    assert_false(run_until_asleep(s, 300));
+    /* ...until it has been quiet for a while (on the tick) */
+    s->last_rx_ms = uv_now(&loop) - XMPP__PARSER_NAP_MS;
+    assert_true(run_until_asleep(s, 1000));
+    assert_int_equal(s->sm->h_in, 3);
+    /* the server's close arriving into a sleeping parser is still understood */
+    srv_send("</stream:stream>");
+    run_until(&c.closed, 1, 3000);
+    assert_int_equal(c.closed, 1);
+    assert_int_equal(c.close_status, -ECONNRESET);
+    assert_string_equal(c.reason, "stream closed by server");
+    xmpp_stream_free(s);
+    finish_loop(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +397,7 @@ int main(void)
         cmocka_unit_test(sm_resume_resends_only_what_the_server_missed),
         cmocka_unit_test(sm_failed_resume_binds_afresh_and_hands_back_the_unacked),
         cmocka_unit_test(sm_state_comes_back_when_the_resuming_stream_fails),
+        cmocka_unit_test(sm_idle_stream_hibernates_its_parser),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmpp_stream_global_cleanup();
