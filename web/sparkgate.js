@@ -22,7 +22,7 @@ export const EVENT_NAMES = Object.freeze([
   "onConnect", "onDisconnect", "onAction",
   "chatapi.xmpp", "chatapi.presence", "chatapi.chat", "chatapi.muc", "chatapi.notify",
   "chatapi.ask", "chatapi.assist", "pubsub.item",
-  "sparkgate.gap", "sparkgate.reconnecting", "sparkgate.reconnected",
+  "sparkgate.gap", "sparkgate.reconnecting", "sparkgate.reconnected", "sparkgate.muc",
 ]);
 
 /** An error answered by the gateway: HTTP status plus the contract's ErrorResponse fields. */
