@@ -154,6 +154,8 @@ export class Sparkgate {
    * options: url (gateway origin; default: where this module was loaded from), storage
    * ("session" default | "local" | "memory" | a Storage-like object), storageKey, pushName
    * (web-push resource tag), tickets (default true: SSE tickets instead of ?token=),
+   * ticketFallback (default false: true lets a 404 from /sse/ticket, an older gateway, switch
+   * to the token in the stream's URL; otherwise such a 404 is an "error" and is retried),
    * reconnect ({min, max} back-off in ms), storeCredentials (default true: offer the browser
    * to save the password after a password login).
    */
@@ -163,6 +165,7 @@ export class Sparkgate {
     this.storageKey = options.storageKey || STORAGE_KEY;
     this.pushName = options.pushName || "sparkgate";
     this.useTickets = options.tickets !== false;
+    this.ticketFallback = options.ticketFallback === true;
     this.storeCredentials = options.storeCredentials !== false;
     this.reconnectMin = options.reconnect?.min ?? 500;
     this.reconnectMax = options.reconnect?.max ?? 30000;
@@ -586,8 +589,10 @@ export class Sparkgate {
           const t = await this.request("POST", "/sse/ticket");
           q.set("ticket", t.ticket);
         } catch (err) {
-          if (err.status !== 404) throw err;
-          this.useTickets = false; // an older gateway: the token goes into the URL
+          // A 404 may be a proxy or a gateway being redeployed, not an older gateway: the
+          // token goes into the URL (logs, history) only when the page asked for it.
+          if (err.status !== 404 || !this.ticketFallback) throw err;
+          this.useTickets = false;
         }
       }
       if (!this.useTickets) q.set("token", this.token);
