@@ -181,6 +181,7 @@ export class Sparkgate {
     this._wanted = false;
     this._retry = 0;
     this._retryTimer = null;
+    this._stableTimer = null;
     this._refreshTimer = null;
     this._refreshing = null;
     this._load();
@@ -634,9 +635,16 @@ export class Sparkgate {
         data = ev.data;
       }
       if (name === "onConnect") {
-        this._retry = 0;
+        // the back-off is reset only once the stream proved itself (30 s up, or a real event):
+        // a stream that connects and drops at once must not be reopened every 250-500 ms
+        clearTimeout(this._stableTimer);
+        this._stableTimer = setTimeout(() => {
+          if (this._source === es) this._retry = 0;
+        }, 30000);
         this.profile = data;
         this._setState("open");
+      } else if (name !== "onDisconnect") {
+        this._retry = 0;
       }
       this._emit(name, data, ev);
       if (name === "onDisconnect") {
