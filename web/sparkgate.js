@@ -184,6 +184,7 @@ export class Sparkgate {
     this._stableTimer = null;
     this._refreshTimer = null;
     this._refreshing = null;
+    this._gen = 0; // bumped by every logout: a refresh started before it must not write back
     this._load();
     if (this.token) this._scheduleRefresh(); // a reload: refresh before the stored token expires
     let shared = false;
@@ -334,6 +335,7 @@ export class Sparkgate {
 
   _loggedOut(reason) {
     const was = this.token;
+    this._gen++;
     clearTimeout(this._refreshTimer);
     this.token = this.refreshToken = null;
     this.expiresAt = 0;
@@ -505,6 +507,7 @@ export class Sparkgate {
 
   _dropOldSession(user) {
     if (this.token && this.username && this.username !== user.toLowerCase()) {
+      this._gen++;
       this.disconnect();
       this.token = this.refreshToken = null;
       this.lastEventId = "";
@@ -516,6 +519,7 @@ export class Sparkgate {
   refresh(stale) {
     if (this._refreshing) return this._refreshing;
     const run = async () => {
+      const gen = this._gen;
       this._load();
       if (stale !== undefined && this.token && this.token !== stale) return { token: this.token }; // another tab did it
       if (!this.refreshToken) throw new SparkgateError(401, { resource: "no refresh token" });
@@ -526,6 +530,9 @@ export class Sparkgate {
         throw new SparkgateError(0, { resource: String(err.message || err) });
       }
       const json = await res.json().catch(() => null);
+      // logged out (or another user logged in) while this refresh was in flight: the answer
+      // belongs to a session that is gone; writing it back would resurrect it
+      if (gen !== this._gen) throw new SparkgateError(401, { resource: "logged out during the refresh" });
       if (!res.ok) {
         if (res.status === 401 || res.status === 400) this._loggedOut("refresh-failed");
         throw new SparkgateError(res.status, json);
