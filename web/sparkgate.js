@@ -330,7 +330,18 @@ export class Sparkgate {
     clearTimeout(this._refreshTimer);
     if (!this.refreshToken || !this.expiresAt) return;
     const wait = Math.max(5000, this.expiresAt - Date.now() - 60000);
-    this._refreshTimer = setTimeout(() => this.refresh().catch(() => {}), Math.min(wait, 2 ** 31 - 1));
+    this._refreshTimer = setTimeout(() => this._timedRefresh(0), Math.min(wait, 2 ** 31 - 1));
+  }
+
+  // A timed refresh that failed without ending the session (offline, 5xx, 429) is retried
+  // with back-off (5 s doubling up to 5 min) while the refresh token lasts.
+  _timedRefresh(fails) {
+    const gen = this._gen;
+    this.refresh().catch(() => {
+      if (gen !== this._gen || !this.refreshToken) return;
+      clearTimeout(this._refreshTimer);
+      this._refreshTimer = setTimeout(() => this._timedRefresh(fails + 1), Math.min(300000, 5000 * 2 ** fails));
+    });
   }
 
   _loggedOut(reason) {
@@ -554,10 +565,16 @@ export class Sparkgate {
     this._wanted = false;
     if (token) {
       try {
-        await this._fetch("POST", "/logout", { keepalive }, true);
+        const res = await this._fetch("POST", "/logout", { keepalive }, true);
+        if (res.status === 401 && this.refreshToken) {
+          // the access token expired: refresh and retry, or the gateway session stays
+          await this.refresh(token).catch(() => {});
+          if (this.token && this.token !== token) await this._fetch("POST", "/logout", { keepalive }, true);
+        }
       } catch {
         /* offline: the tokens are dropped anyway */
       }
+      if (!this.token) return; // the refresh failed and already ran the logged-out path
     }
     this._loggedOut("logout");
   }
