@@ -197,9 +197,18 @@ export class Sparkgate {
       window.addEventListener("storage", (e) => {
         if (e.key !== this.storageKey) return;
         const had = this.token;
+        const user = this.username;
         this._load();
         if (had && !this.token) this._loggedOut("storage");
-        else if (!had && this.token) this._emit("login", { username: this.username }); // signed in in another tab
+        else if (had && this.token && this.username !== user) {
+          // another tab signed in as someone else: this tab's user is gone (its stream, its
+          // views), then the new user logs in here too. The storage is the other tab's: kept.
+          const next = { token: this.token, refreshToken: this.refreshToken, username: this.username, expiresAt: this.expiresAt };
+          this._loggedOut("storage", true);
+          Object.assign(this, next);
+          this._scheduleRefresh();
+          this._emit("login", { username: this.username });
+        } else if (!had && this.token) this._emit("login", { username: this.username }); // signed in in another tab
       });
     }
   }
@@ -344,14 +353,14 @@ export class Sparkgate {
     });
   }
 
-  _loggedOut(reason) {
+  _loggedOut(reason, keepStorage = false) {
     const was = this.token;
     this._gen++;
     clearTimeout(this._refreshTimer);
     this.token = this.refreshToken = null;
     this.expiresAt = 0;
     this.lastEventId = "";
-    this._save();
+    if (!keepStorage) this._save();
     this.disconnect();
     if (was || reason) this._emit("logout", { reason });
   }
