@@ -146,6 +146,7 @@ function credentialJson(cred) {
 }
 
 const SHARED = Symbol.for("sparkgate.shared");
+const PAGE = Math.random(); // tells this page's clients apart from other tabs' (_claimTab)
 
 // ---- the client ---------------------------------------------------------------------------
 
@@ -186,6 +187,7 @@ export class Sparkgate {
     this._refreshing = null;
     this._gen = 0; // bumped by every logout: a refresh started before it must not write back
     this._load();
+    this._tabCheck = this._claimTab();
     if (this.token) this._scheduleRefresh(); // a reload: refresh before the stored token expires
     let shared = false;
     try {
@@ -291,6 +293,68 @@ export class Sparkgate {
     if (this.state === s) return;
     this.state = s;
     this._emit("state", s);
+  }
+
+  // ---- duplicated tabs ----
+
+  // "Duplicate tab" copies sessionStorage, refresh token included: two tabs rotating the same
+  // token would make the second one a replay, and the gateway revokes the whole family. Every
+  // tab keeps an id in sessionStorage and answers for it on a BroadcastChannel; at startup a
+  // tab asks whether a live tab already holds its id. If one does, this tab is the copy: it
+  // takes a new id and drops the copied refresh token (the access token works until it
+  // expires; then the user logs in again here). Two copies starting together are ordered by a
+  // random number. Resolves when the check is over (refresh() waits for it).
+  _claimTab() {
+    let ss = null;
+    try {
+      ss = typeof window !== "undefined" && this.storage === window.sessionStorage ? window.sessionStorage : null;
+    } catch {
+      ss = null;
+    }
+    if (!ss || typeof BroadcastChannel === "undefined") return Promise.resolve();
+    const key = `${this.storageKey}.tab`;
+    const fresh = () => {
+      const id = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+      try {
+        ss.setItem(key, id);
+      } catch {
+        /* storage disabled */
+      }
+      return id;
+    };
+    let id = null;
+    try {
+      id = ss.getItem(key);
+    } catch {
+      id = null;
+    }
+    const copied = !!id && !!this.refreshToken;
+    if (!id) id = fresh();
+    const ch = new BroadcastChannel(`${this.storageKey}.tabs`);
+    const nonce = Math.random();
+    let checking = copied;
+    let done;
+    const over = new Promise((resolve) => (done = resolve));
+    ch.onmessage = (e) => {
+      const m = e.data || {};
+      if (m.id !== id || m.page === PAGE) return; // another client of this same page
+      if (m.type === "who" && (!checking || nonce > m.nonce)) ch.postMessage({ type: "mine", id, page: PAGE });
+      else if (m.type === "mine" && checking) {
+        checking = false;
+        id = fresh();
+        this.refreshToken = null;
+        clearTimeout(this._refreshTimer);
+        this._save();
+        done();
+      }
+    };
+    if (!copied) return Promise.resolve();
+    ch.postMessage({ type: "who", id, nonce, page: PAGE });
+    setTimeout(() => {
+      checking = false;
+      done();
+    }, 300);
+    return over;
   }
 
   // ---- token storage ----
@@ -539,6 +603,7 @@ export class Sparkgate {
   refresh(stale) {
     if (this._refreshing) return this._refreshing;
     const run = async () => {
+      await this._tabCheck; // a duplicated tab must not rotate the copied refresh token
       const gen = this._gen;
       this._load();
       if (stale !== undefined && this.token && this.token !== stale) return { token: this.token }; // another tab did it

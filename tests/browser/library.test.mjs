@@ -114,3 +114,32 @@ test('with storage=local a second tab is signed in, and a logout in one tab sign
   await waitText(p2, /Sign in/, { selector: 'sparkgate-login' });
   await ctx.close();
 }));
+
+test('a duplicated tab (sessionStorage copied) drops the copied refresh token; the first tab keeps refreshing', () => withLogs([gw], async () => {
+  const ctx = await browser.newContext();
+  const p1 = await chatPage(ctx, 'hal', 'ida');
+  const copy = await p1.evaluate(() => Object.fromEntries(Object.keys(sessionStorage).map((k) => [k, sessionStorage.getItem(k)])));
+  assert.ok(copy['sparkgate.session.tab'], 'the tab has an id');
+  assert.ok(JSON.parse(copy['sparkgate.session']).refreshToken);
+  // what "Duplicate tab" does: a new tab starting with a copy of the first one's sessionStorage
+  const p2 = await ctx.newPage();
+  await p2.addInitScript((entries) => {
+    if (!sessionStorage.getItem('sparkgate.session')) for (const [k, v] of Object.entries(entries)) sessionStorage.setItem(k, v);
+  }, copy);
+  await p2.goto(`${origin}/sparkweb/examples/chat.html?with=ida@${prosody.domain}`);
+  await p2.waitForFunction(() => window.sparkgate && window.sparkgate.refreshToken === null, null, T);
+  const dup = await p2.evaluate(() => ({ loggedIn: window.sparkgate.loggedIn, id: sessionStorage.getItem('sparkgate.session.tab'),
+    stored: JSON.parse(sessionStorage.getItem('sparkgate.session')) }));
+  assert.equal(dup.loggedIn, true, 'the copied access token still works');
+  assert.notEqual(dup.id, copy['sparkgate.session.tab'], 'the copy took a new tab id');
+  assert.equal(dup.stored.refreshToken ?? null, null, 'the copied refresh token is gone from its storage too');
+  // the first tab's refresh family is intact: it rotates as before
+  const r = await p1.evaluate(async () => {
+    const before = window.sparkgate.refreshToken;
+    await window.sparkgate.refresh();
+    return { before, after: window.sparkgate.refreshToken };
+  });
+  assert.ok(r.before);
+  assert.notEqual(r.after, r.before);
+  await ctx.close();
+}));
