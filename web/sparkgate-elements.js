@@ -953,11 +953,6 @@ export class SparkgateRooms extends SparkgateElement {
   _presence(d) {
     if (!d) return;
     const jid = bareJid(d.from);
-    if (jid && jid === this.client.jid && d.from === d.to) {
-      // our own presence, reflected by the server (set from any tab)
-      this.$("my-show").value = d.presenceType === "unavailable" ? "offline" : d.show || "available";
-      return;
-    }
     const r = this.rooms.get(jid);
     if (!r) return;
     const nick = jidResource(d.from);
