@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { startProsody } from '../harness/prosody.mjs';
 import { startGateway, withLogs } from '../harness/gateway.mjs';
 import { request } from '../harness/http.mjs';
-import { launch, befriend, totpCode, waitText, screenshots, loginThroughForm, webRoot } from './lib.mjs';
+import { launch, befriend, totpCode, waitText, screenshots, loginThroughForm, webRoot, xmppClient } from './lib.mjs';
 
 const PW = 'web-components-Secret5';
 let prosody, gw, browser, origin, domain;
@@ -329,6 +329,40 @@ test('group chat: join, post, leave with <sparkgate-rooms>', () => withLogs([gw]
   await waitText(a, /2 here/, { selector: 'sparkgate-rooms' });
   await annCtx.close();
   await benCtx.close();
+}));
+
+test('group chat: a groupchat message from a room not joined here opens no tab; roomLost drops the tab; own presence is harmless', () => withLogs([gw], async () => {
+  const ctx = await browser.newContext();
+  const errors = [];
+  const a = await ctx.newPage();
+  a.on('pageerror', (e) => errors.push(e.message));
+  await a.goto(`${origin}/sparkweb/examples/rooms.html`);
+  await loginThroughForm(a, 'cid', PW);
+  await a.waitForFunction(() => window.sparkgate?.state === 'open', null, T);
+  await a.fill('sparkgate-rooms >> #room', 'hardroom');
+  await a.press('sparkgate-rooms >> #room', 'Enter');
+  await a.waitForSelector('sparkgate-rooms >> [role=tab][aria-selected=true][data-room^="hardroom@"]', T);
+  await waitText(a, /hardroom@\S+: 1 here/, { selector: 'sparkgate-rooms' });
+  // any JID may send type=groupchat: dee, from a plain XMPP client
+  const conn = await xmppClient(prosody, 'dee', PW, 'spoof');
+  try {
+    conn.send(`<message to='cid@${domain}' type='groupchat'><body>not a room</body></message>`);
+    conn.send(`<presence/>`);
+    await a.evaluate(() => window.sparkgate.setPresence('away').catch(() => {})); // reflected to every tab
+    await new Promise((r) => setTimeout(r, 1500));
+  } finally {
+    conn.close();
+  }
+  const tabs = () => a.evaluate(() => [...document.querySelector('sparkgate-rooms').shadowRoot.querySelectorAll('[role=tab]')].map((b) => b.dataset.room));
+  assert.deepEqual((await tabs()).map((j) => j.split('@')[0]), ['hardroom']);
+  assert.doesNotMatch(await a.textContent('sparkgate-rooms'), /not a room/);
+  // what the gateway sends when it gives a room up after a reconnection (docs/events.md)
+  const room = (await tabs())[0];
+  assert.ok(await a.evaluate(() => window.sparkgate.constructor.name && import('/sparkweb/sparkgate.js').then((m) => m.EVENT_NAMES.includes('sparkgate.muc'))));
+  await a.evaluate((jid) => window.sparkgate._emit('sparkgate.muc', { type: 'roomLost', room: jid, reason: 'item-not-found' }), room);
+  assert.deepEqual(await tabs(), []);
+  assert.deepEqual(errors, []);
+  await ctx.close();
 }));
 
 test('screenshots of the remaining pages; nothing overflows at 360 px', () => withLogs([gw], async () => {
