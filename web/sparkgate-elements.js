@@ -628,16 +628,28 @@ export class SparkgateChat extends SparkgateElement {
   }
 
   async _history(gen, earlier) {
+    if (earlier && this._loadingEarlier === gen) return; // a double click loads one page
     const peer = this.with;
     const q = { to: peer, max: this.getAttribute("page-size") || 50 };
     if (earlier && this._first) q.before = this._first;
     else q.before = "";
+    const log = this.$("log");
+    const more = log.querySelector(".more");
+    if (earlier) {
+      this._loadingEarlier = gen;
+      if (more) more.disabled = true;
+    }
+    log.setAttribute("aria-busy", "true"); // screen readers wait for the page, not each message
     let r;
     try {
       r = await this.client.chatMessages(q);
     } catch (err) {
       if (gen === this._gen) this.$("state").textContent = err.status === 404 ? "" : `History unavailable (${errorText(err)})`;
       return;
+    } finally {
+      if (this._loadingEarlier === gen) this._loadingEarlier = null;
+      if (more) more.disabled = false;
+      if (gen === this._gen) log.removeAttribute("aria-busy");
     }
     if (gen !== this._gen) return;
     const me = bareJid(this.client.jid);
@@ -690,7 +702,8 @@ export class SparkgateChat extends SparkgateElement {
     const key = m.id ? `id:${m.id}` : null;
     if (key && this._keys.has(key)) return;
     if (key) this._keys.add(key);
-    this.messages.push(m);
+    if (where === "prepend") this.messages.unshift(m); // kept in the order shown
+    else this.messages.push(m);
     const who = m.mine ? "You" : bareJid(m.from);
     const li = h("li", { class: `msg ${m.mine ? "mine" : "theirs"}${m.type === "error" ? " error" : ""}` },
       h("div", { class: "meta" }, h("span", { class: "who", text: who }), " · ",
@@ -701,6 +714,13 @@ export class SparkgateChat extends SparkgateElement {
     else {
       const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 40 || where === "history" || m.mine;
       log.append(li);
+      // a long-open conversation keeps the newest 500 messages (pages loaded on request by
+      // "Load earlier messages" are not trimmed)
+      while (where === "live" && this.messages.length > 500) {
+        const old = this.messages.shift();
+        if (old.id) this._keys.delete(`id:${old.id}`);
+        log.querySelector(".msg")?.remove();
+      }
       if (stick) log.scrollTop = log.scrollHeight;
     }
     if (where === "live") this.emit("sparkgate-message", { ...m });

@@ -209,8 +209,17 @@ test('a conversation page opened later shows the history (MAM)', () => withLogs(
   const bodies = () => p2.evaluate(() => [...document.querySelector('sparkgate-chat').shadowRoot.querySelectorAll('.msg .body')].map((e) => e.textContent));
   await waitText(p2, /page two.*page three/, { selector: 'sparkgate-chat' });
   assert.deepEqual(await bodies(), ['page two', 'page three']);
-  await p2.click('sparkgate-chat >> button.more');
+  // a double click loads the page once (the button is disabled, the log aria-busy, meanwhile)
+  const busy = await p2.evaluate(() => {
+    const root = document.querySelector('sparkgate-chat').shadowRoot;
+    const b = root.querySelector('button.more');
+    b.click();
+    b.click();
+    return { disabled: b.disabled, busy: root.getElementById('log').getAttribute('aria-busy') };
+  });
+  assert.deepEqual(busy, { disabled: true, busy: 'true' });
   await waitText(p2, new RegExp(`${marker}.*page one.*page two.*page three`), { selector: 'sparkgate-chat' });
+  await new Promise((r) => setTimeout(r, 500));
   assert.deepEqual(await bodies(), [marker, 'page one', 'page two', 'page three']);
   await ctx.close();
 }));
