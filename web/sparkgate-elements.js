@@ -452,6 +452,10 @@ export class SparkgateRoster extends SparkgateElement {
     const items = [...this.contacts.values()].sort((a, b) => (a.nickname || a.jid).localeCompare(b.nickname || b.jid));
     this.$("empty").hidden = items.length > 0;
     if (!items.length) this.$("empty").textContent = "No contacts yet.";
+    // the list is re-drawn on every presence change: the focused button gets its focus back
+    const focused = this.shadowRoot.activeElement;
+    const keep = focused && list.contains(focused)
+      ? { jid: focused.closest("li")?.dataset.jid, cls: focused.classList.contains("remove") ? "remove" : "contact" } : null;
     list.replaceChildren(...items.map((it) => {
       const p = SparkgateRoster.best(it);
       const label = SHOW_LABEL[p.show] || p.show;
@@ -466,6 +470,10 @@ export class SparkgateRoster extends SparkgateElement {
         h("button", { type: "button", class: "remove", "aria-label": `Remove ${name}`, title: `Remove ${name}`, text: "×",
           onclick: () => this._remove(it.jid, name) }));
     }));
+    if (keep) {
+      const li = [...list.children].find((e) => e.dataset.jid === keep.jid);
+      li?.querySelector(`button.${keep.cls}`)?.focus({ preventScroll: true });
+    }
   }
 
   _select(jid) {

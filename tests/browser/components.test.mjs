@@ -419,6 +419,14 @@ test('accessibility: every control of every component has a name; login and chat
   // the roster's contact button takes Enter, and the chat box gets the focus
   await page.waitForSelector(`sparkgate-roster >> li[data-jid="ben@${domain}"] >> button.contact`, T);
   await page.focus(`sparkgate-roster >> li[data-jid="ben@${domain}"] >> button.contact`);
+  // a presence change re-draws the list (what every chatapi.presence does): the focus stays
+  const kept = await page.evaluate(() => {
+    const roster = document.querySelector('sparkgate-roster');
+    roster.render();
+    const f = roster.shadowRoot.activeElement;
+    return document.activeElement === roster && f?.classList.contains('contact') ? f.closest('li').dataset.jid : null;
+  });
+  assert.equal(kept, `ben@${domain}`);
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.querySelector('sparkgate-chat').getAttribute('with')?.startsWith('ben@'), null, T);
   const focused = await page.evaluate(() => document.activeElement?.tagName === 'SPARKGATE-CHAT'
