@@ -848,6 +848,8 @@ export class SparkgateRooms extends SparkgateElement {
     this.$("join").hidden = true;
     this.$("empty").hidden = false;
     this.$("invites").replaceChildren();
+    delete this.$("log").dataset.room;
+    this.$("log").replaceChildren();
     this.render();
   }
 
