@@ -143,3 +143,42 @@ test('a duplicated tab (sessionStorage copied) drops the copied refresh token; t
   assert.notEqual(r.after, r.before);
   await ctx.close();
 }));
+
+test('with storage=local, another tab signing in as another user logs this tab out, then in as that user', () => withLogs([gw], async () => {
+  const ctx = await browser.newContext();
+  const p1 = await chatPage(ctx, 'ida', 'hal', '&storage=local');
+  await p1.evaluate(() => {
+    window.__events = [];
+    window.sparkgate.on('logout', (d) => window.__events.push(`logout:${d.reason}`));
+    window.sparkgate.on('login', (d) => window.__events.push(`login:${d.username}`));
+  });
+  const p2 = await ctx.newPage();
+  await p2.goto(`${origin}/sparkweb/examples/chat.html?with=ida@${prosody.domain}&storage=local`);
+  await p2.waitForFunction(() => window.sparkgate?.loggedIn, null, T);
+  await p2.evaluate((pw) => window.sparkgate.login('hal', pw), PW);
+  await p1.waitForFunction(() => window.__events.length >= 2, null, T);
+  assert.deepEqual(await p1.evaluate(() => window.__events), ['logout:storage', 'login:hal']);
+  assert.equal(await p1.evaluate(() => window.sparkgate.username), 'hal');
+  assert.equal(await p2.evaluate(() => window.sparkgate.username), 'hal', 'the storage stayed the other tab\'s');
+  await ctx.close();
+}));
+
+test('logout with an expired access token refreshes and still ends the gateway session', () => withLogs([gw], async () => {
+  const ctx = await browser.newContext();
+  const page = await chatPage(ctx, 'hal', 'ida');
+  const spent = await page.evaluate(async () => {
+    const sg = window.sparkgate;
+    const refresh = sg.refreshToken;
+    sg.token = sg.token.slice(0, -6) + 'AAAAAA'; // refused like an expired one: 401
+    sg._save();
+    await sg.logout();
+    return { refresh, loggedIn: sg.loggedIn };
+  });
+  assert.equal(spent.loggedIn, false);
+  // that refresh token was spent by the refresh, and the logout with the new token ended the
+  // session: without the retry the old refresh token would still work here
+  const reuse = await request('POST', `${gw.url}/sparkweb/api/rest/token/refresh`, { body: spent.refresh });
+  assert.equal(reuse.status, 401);
+  assert.match(gw.log(), /logout/);
+  await ctx.close();
+}));
