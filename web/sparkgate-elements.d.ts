@@ -22,7 +22,8 @@ export declare class SparkgateChat extends SparkgateElementBase {
 /** <sparkgate-rooms service heading> */
 export declare class SparkgateRooms extends SparkgateElementBase {
   readonly service: string;
-  join(name: string): Promise<void>;
+  /** service: the MUC service's domain or label when not the element's own. */
+  join(name: string, service?: string): Promise<void>;
 }
 
 declare global {

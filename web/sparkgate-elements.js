@@ -452,6 +452,10 @@ export class SparkgateRoster extends SparkgateElement {
     const items = [...this.contacts.values()].sort((a, b) => (a.nickname || a.jid).localeCompare(b.nickname || b.jid));
     this.$("empty").hidden = items.length > 0;
     if (!items.length) this.$("empty").textContent = "No contacts yet.";
+    // the list is re-drawn on every presence change: the focused button gets its focus back
+    const focused = this.shadowRoot.activeElement;
+    const keep = focused && list.contains(focused)
+      ? { jid: focused.closest("li")?.dataset.jid, cls: focused.classList.contains("remove") ? "remove" : "contact" } : null;
     list.replaceChildren(...items.map((it) => {
       const p = SparkgateRoster.best(it);
       const label = SHOW_LABEL[p.show] || p.show;
@@ -466,6 +470,10 @@ export class SparkgateRoster extends SparkgateElement {
         h("button", { type: "button", class: "remove", "aria-label": `Remove ${name}`, title: `Remove ${name}`, text: "×",
           onclick: () => this._remove(it.jid, name) }));
     }));
+    if (keep) {
+      const li = [...list.children].find((e) => e.dataset.jid === keep.jid);
+      li?.querySelector(`button.${keep.cls}`)?.focus({ preventScroll: true });
+    }
   }
 
   _select(jid) {
@@ -628,16 +636,28 @@ export class SparkgateChat extends SparkgateElement {
   }
 
   async _history(gen, earlier) {
+    if (earlier && this._loadingEarlier === gen) return; // a double click loads one page
     const peer = this.with;
     const q = { to: peer, max: this.getAttribute("page-size") || 50 };
     if (earlier && this._first) q.before = this._first;
     else q.before = "";
+    const log = this.$("log");
+    const more = log.querySelector(".more");
+    if (earlier) {
+      this._loadingEarlier = gen;
+      if (more) more.disabled = true;
+    }
+    log.setAttribute("aria-busy", "true"); // screen readers wait for the page, not each message
     let r;
     try {
       r = await this.client.chatMessages(q);
     } catch (err) {
       if (gen === this._gen) this.$("state").textContent = err.status === 404 ? "" : `History unavailable (${errorText(err)})`;
       return;
+    } finally {
+      if (this._loadingEarlier === gen) this._loadingEarlier = null;
+      if (more) more.disabled = false;
+      if (gen === this._gen) log.removeAttribute("aria-busy");
     }
     if (gen !== this._gen) return;
     const me = bareJid(this.client.jid);
@@ -690,7 +710,8 @@ export class SparkgateChat extends SparkgateElement {
     const key = m.id ? `id:${m.id}` : null;
     if (key && this._keys.has(key)) return;
     if (key) this._keys.add(key);
-    this.messages.push(m);
+    if (where === "prepend") this.messages.unshift(m); // kept in the order shown
+    else this.messages.push(m);
     const who = m.mine ? "You" : bareJid(m.from);
     const li = h("li", { class: `msg ${m.mine ? "mine" : "theirs"}${m.type === "error" ? " error" : ""}` },
       h("div", { class: "meta" }, h("span", { class: "who", text: who }), " · ",
@@ -701,6 +722,13 @@ export class SparkgateChat extends SparkgateElement {
     else {
       const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 40 || where === "history" || m.mine;
       log.append(li);
+      // a long-open conversation keeps the newest 500 messages (pages loaded on request by
+      // "Load earlier messages" are not trimmed)
+      while (where === "live" && this.messages.length > 500) {
+        const old = this.messages.shift();
+        if (old.id) this._keys.delete(`id:${old.id}`);
+        log.querySelector(".msg")?.remove();
+      }
       if (stick) log.scrollTop = log.scrollHeight;
     }
     if (where === "live") this.emit("sparkgate-message", { ...m });
@@ -802,6 +830,7 @@ export class SparkgateRooms extends SparkgateElement {
 
   subscribe(c) {
     this.listen(c, "chatapi.muc", (d) => this._muc(d));
+    this.listen(c, "sparkgate.muc", (d) => this._muc(d));
     this.listen(c, "chatapi.presence", (d) => this._presence(d));
   }
 
@@ -819,28 +848,33 @@ export class SparkgateRooms extends SparkgateElement {
     this.$("join").hidden = true;
     this.$("empty").hidden = false;
     this.$("invites").replaceChildren();
+    delete this.$("log").dataset.room;
+    this.$("log").replaceChildren();
     this.render();
   }
 
-  _query() {
-    return this.service ? { serviceName: this.service } : {};
+  /** The serviceName query of room r (its own, from an invitation), else the component's. */
+  _query(r) {
+    const svc = r?.service || this.service;
+    return svc ? { serviceName: svc } : {};
   }
 
-  _room(jid, name) {
+  _room(jid, name, service) {
     let r = this.rooms.get(jid);
     if (!r) {
-      r = { jid, name: name || jid.split("@")[0], messages: [], occupants: new Map() };
+      r = { jid, name: name || jid.split("@")[0], service, messages: [], occupants: new Map() };
       this.rooms.set(jid, r);
       if (!this.current) this.current = jid;
     }
     return r;
   }
 
-  /** The room JID for a room name, guessed like the gateway (contract §0.8). */
-  _roomJid(name) {
+  /** The room JID for a room name, guessed like the gateway (contract §0.8); corrected by the
+   *  JID the gateway reports once joined (_findNick). */
+  _roomJid(name, service) {
     const n = name.toLowerCase();
-    for (const r of this.rooms.values()) if (r.name.toLowerCase() === n) return r.jid;
-    const svc = this.service;
+    const svc = service || this.service;
+    for (const r of this.rooms.values()) if (r.name.toLowerCase() === n && (r.service || "") === (service || "")) return r.jid;
     const domain = this.client.domain;
     const host = !svc ? `conference.${domain}` : svc.endsWith(".") ? svc + domain : svc.includes(".") ? svc : `${svc}.${domain}`;
     return `${n}@${host}`;
@@ -854,34 +888,48 @@ export class SparkgateRooms extends SparkgateElement {
     this.$("room").value = "";
   }
 
-  /** Joins room `name` (G7) and shows it. */
-  async join(name) {
+  /** Joins room `name` (G7) and shows it; `service`: the MUC service's domain or label when
+   *  not the component's (an invitation names the room's own domain). */
+  async join(name, service) {
+    const jid = this._roomJid(name, service);
     try {
       this.$("message").textContent = `Joining ${name}…`;
-      const jid = this._roomJid(name);
-      this._room(jid, name);
+      const r = this._room(jid, name, service);
       this.current = jid;
       this.render();
-      await this.client.joinRoom(name, this._query());
+      await this.client.joinRoom(name, this._query(r));
       this.$("message").textContent = "";
       this._findNick(jid, name);
     } catch (err) {
-      this.rooms.delete(this._roomJid(name));
+      this.rooms.delete(jid);
       if (!this.rooms.has(this.current)) this.current = this.rooms.keys().next().value || "";
       this.render();
       this.$("message").textContent = `Could not join ${name}: ${errorText(err)}`;
     }
   }
 
-  /** Our nick in a room: the occupant whose real JID is ours (G5), for "mine" styling. */
+  /** Our nick in a room: the occupant whose real JID is ours (G5), for "mine" styling; and the
+   *  room's real JID, as the gateway reports it (the tab is re-keyed when the guess was off). */
   async _findNick(jid, name) {
     try {
-      const { occupants = [] } = await this.client.roomOccupants(name, this._query());
+      let r = this.rooms.get(jid);
+      const { occupants = [] } = await this.client.roomOccupants(name, this._query(r));
+      r = this.rooms.get(jid);
+      const real = bareJid(occupants[0]?.jid);
+      if (r && real && real !== jid && !this.rooms.has(real)) {
+        this.rooms = new Map([...this.rooms].map(([k, v]) => (k === jid ? [real, v] : [k, v])));
+        r.jid = real;
+        if (this.current === jid) this.current = real;
+        this.render();
+        jid = real;
+      }
       const me = occupants.find((o) => bareJid(o.userAddress) === this.client.jid);
-      const r = this.rooms.get(jid);
       if (me && r) {
         r.nick = jidResource(me.jid);
-        if (jid === this.current) this.render();
+        if (jid === this.current) {
+          delete this.$("log").dataset.room; // re-drawn: "mine" styling with the real nick
+          this.render();
+        }
       }
     } catch {
       /* not known: the username is used as a guess */
@@ -899,7 +947,7 @@ export class SparkgateRooms extends SparkgateElement {
     const r = this.rooms.get(this.current);
     if (!r) return;
     try {
-      await this.client.leaveRoom(r.name, this._query());
+      await this.client.leaveRoom(r.name, this._query(r));
     } catch (err) {
       this.$("message").textContent = `Leave ${r.name}: ${errorText(err)}`;
     }
@@ -914,7 +962,7 @@ export class SparkgateRooms extends SparkgateElement {
     const text = this.$("text").value;
     if (!r || !text.trim()) return;
     try {
-      await this.client.postRoom(r.name, text, this._query());
+      await this.client.postRoom(r.name, text, this._query(r));
       this.$("text").value = "";
     } catch (err) {
       this.$("message").textContent = `Not sent: ${errorText(err)}`;
@@ -925,39 +973,53 @@ export class SparkgateRooms extends SparkgateElement {
     if (!d) return;
     if (d.type === "invitationReceived") {
       const room = bareJid(d.room);
-      const name = room.split("@")[0];
+      const at = room.indexOf("@");
+      if (at < 1) return;
+      const name = room.slice(0, at);
+      const service = room.slice(at + 1); // the room's own MUC service, whatever the component's
       // a semi-anonymous room names the inviter by occupant JID (room/nick): show the nick
       const inviter = bareJid(d.inviter) === room ? jidResource(d.inviter) : bareJid(d.inviter) || bareJid(d.from);
       const box = h("div", { class: "invite", role: "status" },
         h("span", { text: `${inviter} invites you to ${room}${d.reason && d.reason !== "null" ? ` (${d.reason})` : ""}` }),
         h("button", { type: "button", text: "Join", onclick: () => {
           box.remove();
-          this.join(name);
+          this.join(name, service);
         } }),
         h("button", { type: "button", class: "secondary", text: "Dismiss", onclick: () => box.remove() }));
-      this.$("invites").append(box);
+      const invites = this.$("invites");
+      invites.append(box);
+      while (invites.childElementCount > 20) invites.firstElementChild.remove(); // the oldest go
+      return;
+    }
+    if (d.type === "roomLost") {
+      // the gateway gave the room up (sparkgate.muc, docs/events.md): drop its tab
+      const jid = bareJid(d.room);
+      const r = this.rooms.get(jid);
+      if (!r) return;
+      this.rooms.delete(jid);
+      if (this.current === jid) this.current = this.rooms.keys().next().value || "";
+      this.render();
+      this.$("message").textContent = `Left ${jid}: ${d.reason || "the room could not be entered again"}`;
       return;
     }
     if (d.type !== "groupchat" || typeof d.body !== "string") return;
     const jid = bareJid(d.from);
-    if (!jid) return;
-    const r = this._room(jid); // rooms joined from another tab of the session show up here too
+    // only rooms joined here: any JID can send a groupchat message, which must not open a tab
+    const r = jid && this.rooms.get(jid);
+    if (!r) return;
     const nick = jidResource(d.from);
     const m = { nick, body: d.body, time: Date.now() };
     r.messages.push(m);
     if (r.messages.length > 500) r.messages.shift();
-    if (jid === this.current && this.$("tabs").childElementCount === this.rooms.size) this._appendMessage(m);
-    else this.render();
+    if (jid !== this.current) return; // a background room: shown when its tab is chosen
+    this._appendMessage(m);
+    const log = this.$("log");
+    while (log.childElementCount > 500) log.firstElementChild.remove();
   }
 
   _presence(d) {
     if (!d) return;
     const jid = bareJid(d.from);
-    if (jid && jid === this.client.jid && d.from === d.to) {
-      // our own presence, reflected by the server (set from any tab)
-      this.$("my-show").value = d.presenceType === "unavailable" ? "offline" : d.show || "available";
-      return;
-    }
     const r = this.rooms.get(jid);
     if (!r) return;
     const nick = jidResource(d.from);
@@ -969,7 +1031,7 @@ export class SparkgateRooms extends SparkgateElement {
 
   _renderOccupants(r) {
     const nicks = [...r.occupants.keys()].sort();
-    this.$("occupants").textContent = nicks.length ? `${nicks.length} here: ${nicks.join(", ")}` : r.jid;
+    this.$("occupants").textContent = nicks.length ? `${r.jid}: ${nicks.length} here: ${nicks.join(", ")}` : r.jid;
   }
 
   _appendMessage(m) {
@@ -983,33 +1045,51 @@ export class SparkgateRooms extends SparkgateElement {
   }
 
   render() {
+    // the tab buttons are updated in place (a re-created button would lose the focus)
     const tabs = this.$("tabs");
-    tabs.replaceChildren(...[...this.rooms.values()].map((r) => h("button", {
-      type: "button", role: "tab", class: "tab", "aria-selected": r.jid === this.current ? "true" : "false",
-      tabindex: r.jid === this.current ? "0" : "-1", "data-room": r.jid, text: r.name,
-      onclick: () => {
-        this.current = r.jid;
-        this.render();
-      },
-      onkeydown: (e) => {
-        const keys = [...this.rooms.keys()];
-        const i = keys.indexOf(r.jid);
-        if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
-          this.current = keys[(i + (e.key === "ArrowRight" ? 1 : keys.length - 1)) % keys.length];
+    const old = new Map([...tabs.children].map((b) => [b.dataset.room, b]));
+    const want = [...this.rooms.values()].map((room) => {
+      const b = old.get(room.jid) || h("button", {
+        type: "button", role: "tab", class: "tab", "data-room": room.jid,
+        onclick: () => {
+          this.current = b.dataset.room;
           this.render();
-          this.$("tabs").querySelector('[aria-selected="true"]')?.focus();
-        }
-      },
-    })));
+        },
+        onkeydown: (e) => {
+          const keys = [...this.rooms.keys()];
+          const i = keys.indexOf(b.dataset.room);
+          if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+            this.current = keys[(i + (e.key === "ArrowRight" ? 1 : keys.length - 1)) % keys.length];
+            this.render();
+            this.$("tabs").querySelector('[aria-selected="true"]')?.focus();
+          }
+        },
+      });
+      b.textContent = room.name;
+      b.title = room.jid; // the room's full JID
+      b.setAttribute("aria-selected", room.jid === this.current ? "true" : "false");
+      b.tabIndex = room.jid === this.current ? 0 : -1;
+      return b;
+    });
+    for (const b of old.values()) if (!want.includes(b)) b.remove();
+    want.forEach((b, i) => {
+      if (tabs.children[i] !== b) tabs.insertBefore(b, tabs.children[i] || null);
+    });
     const r = this.rooms.get(this.current);
     this.$("panel").hidden = !r;
     if (!r) return;
-    this.$("log").setAttribute("aria-label", `Messages in ${r.name}`);
-    this.$("text-label").textContent = `Message to ${r.name}`;
+    this.$("log").setAttribute("aria-label", `Messages in ${r.jid}`);
+    this.$("text-label").textContent = `Message to ${r.jid}`;
     this._renderOccupants(r);
-    this.$("log").replaceChildren();
+    const log = this.$("log");
+    if (log.dataset.room === r.jid && log.childElementCount === r.messages.length) return; // already shown
+    // switching rooms refills the log: not announced as new messages
+    log.setAttribute("aria-live", "off");
+    log.dataset.room = r.jid;
+    log.replaceChildren();
     for (const m of r.messages) this._appendMessage(m);
-    this.$("log").scrollTop = this.$("log").scrollHeight;
+    log.scrollTop = log.scrollHeight;
+    setTimeout(() => log.setAttribute("aria-live", "polite"));
   }
 }
 

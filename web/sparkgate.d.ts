@@ -39,6 +39,8 @@ export interface SparkgateOptions {
   pushName?: string;
   /** SSE tickets instead of ?token= (default true). */
   tickets?: boolean;
+  /** A 404 from /sse/ticket switches to ?token= in the stream URL (default false: retried). */
+  ticketFallback?: boolean;
   /** Reconnect back-off bounds in ms (default 500 .. 30000). */
   reconnect?: { min?: number; max?: number };
   /** Offer the browser's password store after a password login (default true). */
@@ -87,6 +89,7 @@ export interface EventMap {
   "sparkgate.gap": GapEvent;
   "sparkgate.reconnecting": { reason: string };
   "sparkgate.reconnected": { resumed: boolean; downtime_ms: number; resent: number; queued: number };
+  "sparkgate.muc": { type: "roomLost"; room: string; reason: string };
   // the client's own
   login: { username: string };
   logout: { reason: string };

@@ -22,7 +22,7 @@ export const EVENT_NAMES = Object.freeze([
   "onConnect", "onDisconnect", "onAction",
   "chatapi.xmpp", "chatapi.presence", "chatapi.chat", "chatapi.muc", "chatapi.notify",
   "chatapi.ask", "chatapi.assist", "pubsub.item",
-  "sparkgate.gap", "sparkgate.reconnecting", "sparkgate.reconnected",
+  "sparkgate.gap", "sparkgate.reconnecting", "sparkgate.reconnected", "sparkgate.muc",
 ]);
 
 /** An error answered by the gateway: HTTP status plus the contract's ErrorResponse fields. */
@@ -146,6 +146,7 @@ function credentialJson(cred) {
 }
 
 const SHARED = Symbol.for("sparkgate.shared");
+const PAGE = Math.random(); // tells this page's clients apart from other tabs' (_claimTab)
 
 // ---- the client ---------------------------------------------------------------------------
 
@@ -154,6 +155,8 @@ export class Sparkgate {
    * options: url (gateway origin; default: where this module was loaded from), storage
    * ("session" default | "local" | "memory" | a Storage-like object), storageKey, pushName
    * (web-push resource tag), tickets (default true: SSE tickets instead of ?token=),
+   * ticketFallback (default false: true lets a 404 from /sse/ticket, an older gateway, switch
+   * to the token in the stream's URL; otherwise such a 404 is an "error" and is retried),
    * reconnect ({min, max} back-off in ms), storeCredentials (default true: offer the browser
    * to save the password after a password login).
    */
@@ -163,6 +166,7 @@ export class Sparkgate {
     this.storageKey = options.storageKey || STORAGE_KEY;
     this.pushName = options.pushName || "sparkgate";
     this.useTickets = options.tickets !== false;
+    this.ticketFallback = options.ticketFallback === true;
     this.storeCredentials = options.storeCredentials !== false;
     this.reconnectMin = options.reconnect?.min ?? 500;
     this.reconnectMax = options.reconnect?.max ?? 30000;
@@ -178,9 +182,12 @@ export class Sparkgate {
     this._wanted = false;
     this._retry = 0;
     this._retryTimer = null;
+    this._stableTimer = null;
     this._refreshTimer = null;
     this._refreshing = null;
+    this._gen = 0; // bumped by every logout: a refresh started before it must not write back
     this._load();
+    this._tabCheck = this._claimTab();
     if (this.token) this._scheduleRefresh(); // a reload: refresh before the stored token expires
     let shared = false;
     try {
@@ -192,9 +199,18 @@ export class Sparkgate {
       window.addEventListener("storage", (e) => {
         if (e.key !== this.storageKey) return;
         const had = this.token;
+        const user = this.username;
         this._load();
         if (had && !this.token) this._loggedOut("storage");
-        else if (!had && this.token) this._emit("login", { username: this.username }); // signed in in another tab
+        else if (had && this.token && this.username !== user) {
+          // another tab signed in as someone else: this tab's user is gone (its stream, its
+          // views), then the new user logs in here too. The storage is the other tab's: kept.
+          const next = { token: this.token, refreshToken: this.refreshToken, username: this.username, expiresAt: this.expiresAt };
+          this._loggedOut("storage", true);
+          Object.assign(this, next);
+          this._scheduleRefresh();
+          this._emit("login", { username: this.username });
+        } else if (!had && this.token) this._emit("login", { username: this.username }); // signed in in another tab
       });
     }
   }
@@ -279,6 +295,68 @@ export class Sparkgate {
     this._emit("state", s);
   }
 
+  // ---- duplicated tabs ----
+
+  // "Duplicate tab" copies sessionStorage, refresh token included: two tabs rotating the same
+  // token would make the second one a replay, and the gateway revokes the whole family. Every
+  // tab keeps an id in sessionStorage and answers for it on a BroadcastChannel; at startup a
+  // tab asks whether a live tab already holds its id. If one does, this tab is the copy: it
+  // takes a new id and drops the copied refresh token (the access token works until it
+  // expires; then the user logs in again here). Two copies starting together are ordered by a
+  // random number. Resolves when the check is over (refresh() waits for it).
+  _claimTab() {
+    let ss = null;
+    try {
+      ss = typeof window !== "undefined" && this.storage === window.sessionStorage ? window.sessionStorage : null;
+    } catch {
+      ss = null;
+    }
+    if (!ss || typeof BroadcastChannel === "undefined") return Promise.resolve();
+    const key = `${this.storageKey}.tab`;
+    const fresh = () => {
+      const id = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+      try {
+        ss.setItem(key, id);
+      } catch {
+        /* storage disabled */
+      }
+      return id;
+    };
+    let id = null;
+    try {
+      id = ss.getItem(key);
+    } catch {
+      id = null;
+    }
+    const copied = !!id && !!this.refreshToken;
+    if (!id) id = fresh();
+    const ch = new BroadcastChannel(`${this.storageKey}.tabs`);
+    const nonce = Math.random();
+    let checking = copied;
+    let done;
+    const over = new Promise((resolve) => (done = resolve));
+    ch.onmessage = (e) => {
+      const m = e.data || {};
+      if (m.id !== id || m.page === PAGE) return; // another client of this same page
+      if (m.type === "who" && (!checking || nonce > m.nonce)) ch.postMessage({ type: "mine", id, page: PAGE });
+      else if (m.type === "mine" && checking) {
+        checking = false;
+        id = fresh();
+        this.refreshToken = null;
+        clearTimeout(this._refreshTimer);
+        this._save();
+        done();
+      }
+    };
+    if (!copied) return Promise.resolve();
+    ch.postMessage({ type: "who", id, nonce, page: PAGE });
+    setTimeout(() => {
+      checking = false;
+      done();
+    }, 300);
+    return over;
+  }
+
   // ---- token storage ----
 
   _load() {
@@ -325,16 +403,28 @@ export class Sparkgate {
     clearTimeout(this._refreshTimer);
     if (!this.refreshToken || !this.expiresAt) return;
     const wait = Math.max(5000, this.expiresAt - Date.now() - 60000);
-    this._refreshTimer = setTimeout(() => this.refresh().catch(() => {}), Math.min(wait, 2 ** 31 - 1));
+    this._refreshTimer = setTimeout(() => this._timedRefresh(0), Math.min(wait, 2 ** 31 - 1));
   }
 
-  _loggedOut(reason) {
+  // A timed refresh that failed without ending the session (offline, 5xx, 429) is retried
+  // with back-off (5 s doubling up to 5 min) while the refresh token lasts.
+  _timedRefresh(fails) {
+    const gen = this._gen;
+    this.refresh().catch(() => {
+      if (gen !== this._gen || !this.refreshToken) return;
+      clearTimeout(this._refreshTimer);
+      this._refreshTimer = setTimeout(() => this._timedRefresh(fails + 1), Math.min(300000, 5000 * 2 ** fails));
+    });
+  }
+
+  _loggedOut(reason, keepStorage = false) {
     const was = this.token;
+    this._gen++;
     clearTimeout(this._refreshTimer);
     this.token = this.refreshToken = null;
     this.expiresAt = 0;
     this.lastEventId = "";
-    this._save();
+    if (!keepStorage) this._save();
     this.disconnect();
     if (was || reason) this._emit("logout", { reason });
   }
@@ -501,6 +591,7 @@ export class Sparkgate {
 
   _dropOldSession(user) {
     if (this.token && this.username && this.username !== user.toLowerCase()) {
+      this._gen++;
       this.disconnect();
       this.token = this.refreshToken = null;
       this.lastEventId = "";
@@ -512,6 +603,8 @@ export class Sparkgate {
   refresh(stale) {
     if (this._refreshing) return this._refreshing;
     const run = async () => {
+      await this._tabCheck; // a duplicated tab must not rotate the copied refresh token
+      const gen = this._gen;
       this._load();
       if (stale !== undefined && this.token && this.token !== stale) return { token: this.token }; // another tab did it
       if (!this.refreshToken) throw new SparkgateError(401, { resource: "no refresh token" });
@@ -522,6 +615,9 @@ export class Sparkgate {
         throw new SparkgateError(0, { resource: String(err.message || err) });
       }
       const json = await res.json().catch(() => null);
+      // logged out (or another user logged in) while this refresh was in flight: the answer
+      // belongs to a session that is gone; writing it back would resurrect it
+      if (gen !== this._gen) throw new SparkgateError(401, { resource: "logged out during the refresh" });
       if (!res.ok) {
         if (res.status === 401 || res.status === 400) this._loggedOut("refresh-failed");
         throw new SparkgateError(res.status, json);
@@ -543,10 +639,16 @@ export class Sparkgate {
     this._wanted = false;
     if (token) {
       try {
-        await this._fetch("POST", "/logout", { keepalive }, true);
+        const res = await this._fetch("POST", "/logout", { keepalive }, true);
+        if (res.status === 401 && this.refreshToken) {
+          // the access token expired: refresh and retry, or the gateway session stays
+          await this.refresh(token).catch(() => {});
+          if (this.token && this.token !== token) await this._fetch("POST", "/logout", { keepalive }, true);
+        }
       } catch {
         /* offline: the tokens are dropped anyway */
       }
+      if (!this.token) return; // the refresh failed and already ran the logged-out path
     }
     this._loggedOut("logout");
   }
@@ -586,8 +688,10 @@ export class Sparkgate {
           const t = await this.request("POST", "/sse/ticket");
           q.set("ticket", t.ticket);
         } catch (err) {
-          if (err.status !== 404) throw err;
-          this.useTickets = false; // an older gateway: the token goes into the URL
+          // A 404 may be a proxy or a gateway being redeployed, not an older gateway: the
+          // token goes into the URL (logs, history) only when the page asked for it.
+          if (err.status !== 404 || !this.ticketFallback) throw err;
+          this.useTickets = false;
         }
       }
       if (!this.useTickets) q.set("token", this.token);
@@ -629,9 +733,16 @@ export class Sparkgate {
         data = ev.data;
       }
       if (name === "onConnect") {
-        this._retry = 0;
+        // the back-off is reset only once the stream proved itself (30 s up, or a real event):
+        // a stream that connects and drops at once must not be reopened every 250-500 ms
+        clearTimeout(this._stableTimer);
+        this._stableTimer = setTimeout(() => {
+          if (this._source === es) this._retry = 0;
+        }, 30000);
         this.profile = data;
         this._setState("open");
+      } else if (name !== "onDisconnect") {
+        this._retry = 0;
       }
       this._emit(name, data, ev);
       if (name === "onDisconnect") {

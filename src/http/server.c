@@ -119,6 +119,15 @@ static bool serve_file(struct http_req *req, const char *file)
                                         (const unsigned char *)"/sparkweb/", 10, &p, end))
             return false;
     }
+    /* HTML pages: no plugins, no <base> rewriting the pages' relative URLs, and no framing
+     * (clickjacking of the login forms). script-src stays open to the pages' inline modules
+     * (simple.html must stay one self-contained file). */
+    if (!strncmp(http__mime_type(file), "text/html", 9)) {
+        static const char csp[] = "object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"content-security-policy:",
+                                        (const unsigned char *)csp, (int)sizeof(csp) - 1, &p, end))
+            return false;
+    }
     /* The file transfer is lws's from here; the request object is done. */
     http__access_log(req, 200);
     req->pss->req = NULL;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { startProsody } from '../harness/prosody.mjs';
 import { startGateway, withLogs } from '../harness/gateway.mjs';
 import { request } from '../harness/http.mjs';
-import { launch, befriend, totpCode, waitText, screenshots, loginThroughForm, webRoot } from './lib.mjs';
+import { launch, befriend, totpCode, waitText, screenshots, loginThroughForm, webRoot, xmppClient } from './lib.mjs';
 
 const PW = 'web-components-Secret5';
 let prosody, gw, browser, origin, domain;
@@ -209,8 +209,17 @@ test('a conversation page opened later shows the history (MAM)', () => withLogs(
   const bodies = () => p2.evaluate(() => [...document.querySelector('sparkgate-chat').shadowRoot.querySelectorAll('.msg .body')].map((e) => e.textContent));
   await waitText(p2, /page two.*page three/, { selector: 'sparkgate-chat' });
   assert.deepEqual(await bodies(), ['page two', 'page three']);
-  await p2.click('sparkgate-chat >> button.more');
+  // a double click loads the page once (the button is disabled, the log aria-busy, meanwhile)
+  const busy = await p2.evaluate(() => {
+    const root = document.querySelector('sparkgate-chat').shadowRoot;
+    const b = root.querySelector('button.more');
+    b.click();
+    b.click();
+    return { disabled: b.disabled, busy: root.getElementById('log').getAttribute('aria-busy') };
+  });
+  assert.deepEqual(busy, { disabled: true, busy: 'true' });
   await waitText(p2, new RegExp(`${marker}.*page one.*page two.*page three`), { selector: 'sparkgate-chat' });
+  await new Promise((r) => setTimeout(r, 500));
   assert.deepEqual(await bodies(), [marker, 'page one', 'page two', 'page three']);
   await ctx.close();
 }));
@@ -331,6 +340,40 @@ test('group chat: join, post, leave with <sparkgate-rooms>', () => withLogs([gw]
   await benCtx.close();
 }));
 
+test('group chat: a groupchat message from a room not joined here opens no tab; roomLost drops the tab; own presence is harmless', () => withLogs([gw], async () => {
+  const ctx = await browser.newContext();
+  const errors = [];
+  const a = await ctx.newPage();
+  a.on('pageerror', (e) => errors.push(e.message));
+  await a.goto(`${origin}/sparkweb/examples/rooms.html`);
+  await loginThroughForm(a, 'cid', PW);
+  await a.waitForFunction(() => window.sparkgate?.state === 'open', null, T);
+  await a.fill('sparkgate-rooms >> #room', 'hardroom');
+  await a.press('sparkgate-rooms >> #room', 'Enter');
+  await a.waitForSelector('sparkgate-rooms >> [role=tab][aria-selected=true][data-room^="hardroom@"]', T);
+  await waitText(a, /hardroom@\S+: 1 here/, { selector: 'sparkgate-rooms' });
+  // any JID may send type=groupchat: dee, from a plain XMPP client
+  const conn = await xmppClient(prosody, 'dee', PW, 'spoof');
+  try {
+    conn.send(`<message to='cid@${domain}' type='groupchat'><body>not a room</body></message>`);
+    conn.send(`<presence/>`);
+    await a.evaluate(() => window.sparkgate.setPresence('away').catch(() => {})); // reflected to every tab
+    await new Promise((r) => setTimeout(r, 1500));
+  } finally {
+    conn.close();
+  }
+  const tabs = () => a.evaluate(() => [...document.querySelector('sparkgate-rooms').shadowRoot.querySelectorAll('[role=tab]')].map((b) => b.dataset.room));
+  assert.deepEqual((await tabs()).map((j) => j.split('@')[0]), ['hardroom']);
+  assert.doesNotMatch(await a.textContent('sparkgate-rooms'), /not a room/);
+  // what the gateway sends when it gives a room up after a reconnection (docs/events.md)
+  const room = (await tabs())[0];
+  assert.ok(await a.evaluate(() => window.sparkgate.constructor.name && import('/sparkweb/sparkgate.js').then((m) => m.EVENT_NAMES.includes('sparkgate.muc'))));
+  await a.evaluate((jid) => window.sparkgate._emit('sparkgate.muc', { type: 'roomLost', room: jid, reason: 'item-not-found' }), room);
+  assert.deepEqual(await tabs(), []);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+}));
+
 test('screenshots of the remaining pages; nothing overflows at 360 px', () => withLogs([gw], async () => {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
@@ -376,6 +419,14 @@ test('accessibility: every control of every component has a name; login and chat
   // the roster's contact button takes Enter, and the chat box gets the focus
   await page.waitForSelector(`sparkgate-roster >> li[data-jid="ben@${domain}"] >> button.contact`, T);
   await page.focus(`sparkgate-roster >> li[data-jid="ben@${domain}"] >> button.contact`);
+  // a presence change re-draws the list (what every chatapi.presence does): the focus stays
+  const kept = await page.evaluate(() => {
+    const roster = document.querySelector('sparkgate-roster');
+    roster.render();
+    const f = roster.shadowRoot.activeElement;
+    return document.activeElement === roster && f?.classList.contains('contact') ? f.closest('li').dataset.jid : null;
+  });
+  assert.equal(kept, `ben@${domain}`);
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.querySelector('sparkgate-chat').getAttribute('with')?.startsWith('ben@'), null, T);
   const focused = await page.evaluate(() => document.activeElement?.tagName === 'SPARKGATE-CHAT'

@@ -114,3 +114,71 @@ test('with storage=local a second tab is signed in, and a logout in one tab sign
   await waitText(p2, /Sign in/, { selector: 'sparkgate-login' });
   await ctx.close();
 }));
+
+test('a duplicated tab (sessionStorage copied) drops the copied refresh token; the first tab keeps refreshing', () => withLogs([gw], async () => {
+  const ctx = await browser.newContext();
+  const p1 = await chatPage(ctx, 'hal', 'ida');
+  const copy = await p1.evaluate(() => Object.fromEntries(Object.keys(sessionStorage).map((k) => [k, sessionStorage.getItem(k)])));
+  assert.ok(copy['sparkgate.session.tab'], 'the tab has an id');
+  assert.ok(JSON.parse(copy['sparkgate.session']).refreshToken);
+  // what "Duplicate tab" does: a new tab starting with a copy of the first one's sessionStorage
+  const p2 = await ctx.newPage();
+  await p2.addInitScript((entries) => {
+    if (!sessionStorage.getItem('sparkgate.session')) for (const [k, v] of Object.entries(entries)) sessionStorage.setItem(k, v);
+  }, copy);
+  await p2.goto(`${origin}/sparkweb/examples/chat.html?with=ida@${prosody.domain}`);
+  await p2.waitForFunction(() => window.sparkgate && window.sparkgate.refreshToken === null, null, T);
+  const dup = await p2.evaluate(() => ({ loggedIn: window.sparkgate.loggedIn, id: sessionStorage.getItem('sparkgate.session.tab'),
+    stored: JSON.parse(sessionStorage.getItem('sparkgate.session')) }));
+  assert.equal(dup.loggedIn, true, 'the copied access token still works');
+  assert.notEqual(dup.id, copy['sparkgate.session.tab'], 'the copy took a new tab id');
+  assert.equal(dup.stored.refreshToken ?? null, null, 'the copied refresh token is gone from its storage too');
+  // the first tab's refresh family is intact: it rotates as before
+  const r = await p1.evaluate(async () => {
+    const before = window.sparkgate.refreshToken;
+    await window.sparkgate.refresh();
+    return { before, after: window.sparkgate.refreshToken };
+  });
+  assert.ok(r.before);
+  assert.notEqual(r.after, r.before);
+  await ctx.close();
+}));
+
+test('with storage=local, another tab signing in as another user logs this tab out, then in as that user', () => withLogs([gw], async () => {
+  const ctx = await browser.newContext();
+  const p1 = await chatPage(ctx, 'ida', 'hal', '&storage=local');
+  await p1.evaluate(() => {
+    window.__events = [];
+    window.sparkgate.on('logout', (d) => window.__events.push(`logout:${d.reason}`));
+    window.sparkgate.on('login', (d) => window.__events.push(`login:${d.username}`));
+  });
+  const p2 = await ctx.newPage();
+  await p2.goto(`${origin}/sparkweb/examples/chat.html?with=ida@${prosody.domain}&storage=local`);
+  await p2.waitForFunction(() => window.sparkgate?.loggedIn, null, T);
+  await p2.evaluate((pw) => window.sparkgate.login('hal', pw), PW);
+  await p1.waitForFunction(() => window.__events.length >= 2, null, T);
+  assert.deepEqual(await p1.evaluate(() => window.__events), ['logout:storage', 'login:hal']);
+  assert.equal(await p1.evaluate(() => window.sparkgate.username), 'hal');
+  assert.equal(await p2.evaluate(() => window.sparkgate.username), 'hal', 'the storage stayed the other tab\'s');
+  await ctx.close();
+}));
+
+test('logout with an expired access token refreshes and still ends the gateway session', () => withLogs([gw], async () => {
+  const ctx = await browser.newContext();
+  const page = await chatPage(ctx, 'hal', 'ida');
+  const spent = await page.evaluate(async () => {
+    const sg = window.sparkgate;
+    const refresh = sg.refreshToken;
+    sg.token = sg.token.slice(0, -6) + 'AAAAAA'; // refused like an expired one: 401
+    sg._save();
+    await sg.logout();
+    return { refresh, loggedIn: sg.loggedIn };
+  });
+  assert.equal(spent.loggedIn, false);
+  // that refresh token was spent by the refresh, and the logout with the new token ended the
+  // session: without the retry the old refresh token would still work here
+  const reuse = await request('POST', `${gw.url}/sparkweb/api/rest/token/refresh`, { body: spent.refresh });
+  assert.equal(reuse.status, 401);
+  assert.match(gw.log(), /logout/);
+  await ctx.close();
+}));

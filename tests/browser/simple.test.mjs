@@ -114,3 +114,34 @@ test('the same file from an origin the gateway does not allow cannot log in', ()
   await waitStatus(page, /^Login failed/);
   await ctx.close();
 }));
+
+test('the gateway serves its HTML pages with a Content-Security-Policy (no framing, plugins or <base>); scripts get none', () => withLogs([gw], async () => {
+  const head = (p) => new Promise((resolve, reject) => {
+    http.get(`${gw.url}${p}`, (res) => {
+      resolve({ status: res.statusCode, csp: res.headers['content-security-policy'] });
+      res.resume();
+    }).on('error', reject);
+  });
+  for (const p of ['/sparkweb/examples/simple.html', '/sparkweb/examples/', '/sparkweb/api/docs/']) {
+    const r = await head(p);
+    assert.equal(r.status, 200, p);
+    assert.match(r.csp || '', /frame-ancestors 'none'/, p);
+    assert.match(r.csp, /object-src 'none'/, p);
+    assert.match(r.csp, /base-uri 'none'/, p);
+  }
+  assert.equal((await head('/sparkweb/sparkgate.js')).csp, undefined);
+  // the page served by the gateway still runs under it: Gateway defaults to its own origin
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (/Content.Security.Policy/i.test(m.text())) errors.push(m.text()); });
+  await page.goto(`${gw.url}/sparkweb/examples/simple.html?host=http://evil.example`);
+  assert.equal(await page.inputValue('#host'), new URL(gw.url).origin, 'never taken from the URL');
+  await page.fill('#username', 'gus');
+  await page.fill('#password', PW);
+  await page.click('button[type=submit]');
+  await waitStatus(page, /^User gus \(.*\) Signed In$/);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+}));

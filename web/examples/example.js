@@ -1,12 +1,12 @@
 // example.js: what every example page shares. ?storage=local keeps the login in localStorage
 // (every tab of this origin shares it; the default, sessionStorage, is per tab), ?with=jid sets
-// the chat's peer, ?gateway=url talks to a gateway on another origin (CORS allow-list).
+// the chat's peer. The gateway is always this page's own origin: a URL parameter naming another
+// gateway would let a crafted link send the typed password to any host.
 import { Sparkgate } from "/sparkweb/sparkgate.js";
 
 const q = new URLSearchParams(location.search);
 const opts = {};
 if (q.get("storage")) opts.storage = q.get("storage");
-if (q.get("gateway")) opts.url = q.get("gateway");
 const sg = Object.keys(opts).length ? Sparkgate.configure(opts) : Sparkgate.shared();
 await import("/sparkweb/sparkgate-elements.js");
 
