@@ -27,6 +27,10 @@
 #define REJOIN_SLACK_S  5 /* history asked from this long before the loss (dups are filtered) */
 #define REJOIN_TRIES    5 /* a refused re-entry is tried again (e.g. the room is being re-created */
 #define REJOIN_RETRY_MS 1000 /* and locked by another occupant who re-entered first) */
+/* A first join answered item-not-found is tried again a few times: the room may exist but be
+ * locked while its creator configures it (XEP-0045 §10.1.3; Prosody answers item-not-found). */
+#define LOCKED_TRIES    3
+#define LOCKED_RETRY_MS 500
 #define OCC_BYTES_MAX   ((size_t)128 << 10) /* nick and real JID text kept per room */
 #define OCC_JID_MAX     3071                /* a longer real JID is not kept */
 #define HIST_ID_MAX     128 /* a longer message id is not kept (no duplicate check then) */
@@ -560,6 +564,13 @@ static bool accept_instant_room(struct session *s, const struct muc_room *r)
     return id >= 0;
 }
 
+/* An error presence answering a join with item-not-found (a room locked during creation). */
+static bool join_locked(const struct xmpp_stanza *st)
+{
+    const struct xmpp_stanza *err = xmpp_stanza_child(st, "error", NULL);
+    return err != NULL && xmpp_stanza_child(err, "item-not-found", XMPP_NS_STANZAS) != NULL;
+}
+
 void session__muc_presence(struct session *s, const struct xmpp_stanza *st)
 {
     const char *from = xmpp_stanza_attr(st, "from");
@@ -576,6 +587,13 @@ void session__muc_presence(struct session *s, const struct xmpp_stanza *st)
             log_info("muc_rejoin_refused", "jid=%s room=%s tries=%u", s->bare, r->jid,
                      r->rejoin_tries);
             r->retry_at_ms = tick_now(s->mgr->o.tick) + REJOIN_RETRY_MS * r->rejoin_tries;
+            if (s->muc->tick_sub == NULL)
+                s->muc->tick_sub = tick_add(s->mgr->o.tick, on_tick, s);
+        } else if (r->state == MUC_JOINING && !r->rejoining && join_locked(st) &&
+                   ++r->rejoin_tries < LOCKED_TRIES) {
+            log_info("muc_join_locked", "jid=%s room=%s tries=%u", s->bare, r->jid,
+                     r->rejoin_tries);
+            r->retry_at_ms = tick_now(s->mgr->o.tick) + LOCKED_RETRY_MS * r->rejoin_tries;
             if (s->muc->tick_sub == NULL)
                 s->muc->tick_sub = tick_add(s->mgr->o.tick, on_tick, s);
         } else if (r->state == MUC_JOINING) {

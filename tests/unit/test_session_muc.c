@@ -496,6 +496,43 @@ static void self_presence_needs_status_110_from_the_room(void **state)
     finish(&c, t);
 }
 
+/* A room locked while its creator configures it answers a join with item-not-found (Prosody):
+ * the join is sent again after a short pause and succeeds; a room that stays "not found" fails
+ * the join after LOCKED_TRIES answers. */
+static void a_join_to_a_locked_room_is_tried_again(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    struct tick *t = tick_new(&loop, 20);
+    struct ctx c = { 0 };
+#define NOT_FOUND(room)                                                                     \
+    "<presence from='" room "/Al' type='error'><error type='cancel'><item-not-found " ERRNS \
+    "/></error></presence>"
+    static const struct step sc[] = {
+        LOGIN_STEPS,
+        { "<history maxstanzas='0'/></x></presence>", NOT_FOUND(ROOM) },
+        { "<history maxstanzas='0'/></x></presence>",
+          "<presence from='" ROOM "/Al'>" MUCU "<item role='participant' affiliation='none'/>"
+          "<status code='110'/></x></presence>" },
+        { "gone@conf.localhost/Al", NOT_FOUND("gone@conf.localhost") },
+        { "gone@conf.localhost/Al", NOT_FOUND("gone@conf.localhost") },
+        { "gone@conf.localhost/Al", NOT_FOUND("gone@conf.localhost") },
+        { NULL, NULL },
+    };
+#undef NOT_FOUND
+    login(&c, t, sc);
+    assert_true(session_muc_join(c.s, ROOM, "Al", NULL, 0, 0, on_join, &c) > 0);
+    pump(&c.joins, 1, 5000);
+    assert_int_equal(c.join_status, 0);
+    assert_true(session_muc_joined(c.s, ROOM));
+    assert_true(session_muc_join(c.s, "gone@conf.localhost", "Al", NULL, 0, 0, on_join, &c) > 0);
+    pump(&c.joins, 2, 8000);
+    assert_int_not_equal(c.join_status, 0);
+    assert_false(session_muc_joined(c.s, "gone@conf.localhost"));
+    wait_script_done();
+    finish(&c, t);
+}
+
 /* A join the room never answers is given up when its last waiter timed out (unavailable
  * presence, the record dropped): the next join sends its presence again, and such rooms do not
  * fill the room limit. */
@@ -747,6 +784,7 @@ int main(void)
         cmocka_unit_test(an_unanswered_join_is_given_up),
         cmocka_unit_test(occupants_and_history_are_bounded_in_bytes),
         cmocka_unit_test(a_room_refused_after_reconnection_is_reported_lost),
+        cmocka_unit_test(a_join_to_a_locked_room_is_tried_again),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmpp_stream_global_cleanup();
