@@ -95,6 +95,19 @@ typedef void api_user_handler(struct http_req *req, const char *user, struct ses
  * from the vault when a token's user has none (or from the Basic password). */
 int api__route_user(struct api_deps *d, int method, const char *pattern, api_user_handler *h,
                     int flags);
+
+/* One row of a file's route table for api__route_table. */
+struct api_route_def {
+    int method;
+    const char *pattern;
+    api_user_handler *h;
+    int flags; /* API_NEED_SESSION or 0 */
+};
+
+/* Registers every row with api__route_user; stops at the first error. */
+int api__route_table(struct api_deps *d, const struct api_route_def *defs, size_t n);
+#define API_ROUTE_TABLE(d, defs) api__route_table((d), (defs), sizeof(defs) / sizeof((defs)[0]))
+
 /* A handler for a request that presented a restricted token of the route's scope
  * (auth_scoped_issue): user is its subject, peer its "peer" claim ("" when none). */
 typedef void api_scoped_handler(struct http_req *req, const char *user, const char *peer,

@@ -669,3 +669,11 @@ bool api__like(const char *s, const char *p)
         p++;
     return *p == '\0';
 }
+
+int api__route_table(struct api_deps *d, const struct api_route_def *defs, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = api__route_user(d, defs[i].method, defs[i].pattern, defs[i].h, defs[i].flags);
+    return rc;
+}

@@ -776,25 +776,16 @@ HANDLER(handle_prop_del, BM_PROP_DEL)
 
 int api__bookmark_register(struct api_deps *d)
 {
-    static const struct {
-        int method;
-        const char *path;
-        api_user_handler *h;
-    } routes[] = {
-        { HTTP_POST, API_PREFIX "/bookmark", handle_create },
-        { HTTP_GET, API_PREFIX "/bookmarks", handle_list },
-        { HTTP_GET, API_PREFIX "/bookmark/{bookmarkID}", handle_get },
-        { HTTP_PUT, API_PREFIX "/bookmark/{bookmarkID}", handle_update },
-        { HTTP_DELETE, API_PREFIX "/bookmark/{bookmarkID}", handle_delete },
-        { HTTP_POST, API_PREFIX "/bookmark/{bookmarkID}/{name}", handle_prop_set },
-        { HTTP_DELETE, API_PREFIX "/bookmark/{bookmarkID}/{name}", handle_prop_del },
+    static const struct api_route_def routes[] = {
+        { HTTP_POST, API_PREFIX "/bookmark", handle_create, API_NEED_SESSION },
+        { HTTP_GET, API_PREFIX "/bookmarks", handle_list, API_NEED_SESSION },
+        { HTTP_GET, API_PREFIX "/bookmark/{bookmarkID}", handle_get, API_NEED_SESSION },
+        { HTTP_PUT, API_PREFIX "/bookmark/{bookmarkID}", handle_update, API_NEED_SESSION },
+        { HTTP_DELETE, API_PREFIX "/bookmark/{bookmarkID}", handle_delete, API_NEED_SESSION },
+        { HTTP_POST, API_PREFIX "/bookmark/{bookmarkID}/{name}", handle_prop_set,
+          API_NEED_SESSION },
+        { HTTP_DELETE, API_PREFIX "/bookmark/{bookmarkID}/{name}", handle_prop_del,
+          API_NEED_SESSION },
     };
-
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int rc =
-            api__route_user(d, routes[i].method, routes[i].path, routes[i].h, API_NEED_SESSION);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return API_ROUTE_TABLE(d, routes);
 }

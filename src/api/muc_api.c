@@ -1291,28 +1291,21 @@ HANDLER(handle_invite, OP_INVITE)
 
 int api__muc_register(struct api_deps *d)
 {
-    static const struct {
-        int method;
-        const char *path;
-        api_user_handler *h;
-    } routes[] = {
-        { HTTP_GET, API_PREFIX "/groupchat/messages", handle_messages },
-        { HTTP_GET, API_PREFIX "/groupchat/rooms", handle_rooms },
-        { HTTP_GET, API_PREFIX "/groupchat/room/{roomName}", handle_info },
-        { HTTP_GET, API_PREFIX "/groupchat/room/{roomName}/participants", handle_participants },
-        { HTTP_GET, API_PREFIX "/groupchat/room/{roomName}/occupants", handle_occupants },
-        { HTTP_GET, API_PREFIX "/groupchat/room/{roomName}/chathistory", handle_history },
-        { HTTP_PUT, API_PREFIX "/groupchat/room/{roomName}", handle_join },
-        { HTTP_DELETE, API_PREFIX "/groupchat/room/{roomName}", handle_leave },
-        { HTTP_POST, API_PREFIX "/groupchat/room/{roomName}", handle_post },
-        { HTTP_POST, API_PREFIX "/groupchat/room/{roomName}/{invitedJid}", handle_invite },
+    static const struct api_route_def routes[] = {
+        { HTTP_GET, API_PREFIX "/groupchat/messages", handle_messages, API_NEED_SESSION },
+        { HTTP_GET, API_PREFIX "/groupchat/rooms", handle_rooms, API_NEED_SESSION },
+        { HTTP_GET, API_PREFIX "/groupchat/room/{roomName}", handle_info, API_NEED_SESSION },
+        { HTTP_GET, API_PREFIX "/groupchat/room/{roomName}/participants", handle_participants,
+          API_NEED_SESSION },
+        { HTTP_GET, API_PREFIX "/groupchat/room/{roomName}/occupants", handle_occupants,
+          API_NEED_SESSION },
+        { HTTP_GET, API_PREFIX "/groupchat/room/{roomName}/chathistory", handle_history,
+          API_NEED_SESSION },
+        { HTTP_PUT, API_PREFIX "/groupchat/room/{roomName}", handle_join, API_NEED_SESSION },
+        { HTTP_DELETE, API_PREFIX "/groupchat/room/{roomName}", handle_leave, API_NEED_SESSION },
+        { HTTP_POST, API_PREFIX "/groupchat/room/{roomName}", handle_post, API_NEED_SESSION },
+        { HTTP_POST, API_PREFIX "/groupchat/room/{roomName}/{invitedJid}", handle_invite,
+          API_NEED_SESSION },
     };
-
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int rc =
-            api__route_user(d, routes[i].method, routes[i].path, routes[i].h, API_NEED_SESSION);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return API_ROUTE_TABLE(d, routes);
 }

@@ -452,25 +452,14 @@ static void handle_subscribers(struct http_req *req, const char *user, struct se
 
 int api__pubsub_register(struct api_deps *d)
 {
-    static const struct {
-        int method;
-        const char *path;
-        api_user_handler *h;
-    } routes[] = {
-        { HTTP_GET, API_PREFIX "/pubsub/nodes", handle_nodes },
-        { HTTP_POST, API_PREFIX "/pubsub/create/{node}", handle_create },
-        { HTTP_POST, API_PREFIX "/pubsub/subscribe/{node}", handle_subscribe },
-        { HTTP_POST, API_PREFIX "/pubsub/publish/{node}", handle_publish },
-        { HTTP_GET, API_PREFIX "/pubsub/subscribers/{node}", handle_subscribers },
-        { HTTP_GET, API_PREFIX "/pep/nodes", handle_pep_nodes },
-        { HTTP_POST, API_PREFIX "/pep/publish/{node}", handle_pep_publish },
+    static const struct api_route_def routes[] = {
+        { HTTP_GET, API_PREFIX "/pubsub/nodes", handle_nodes, API_NEED_SESSION },
+        { HTTP_POST, API_PREFIX "/pubsub/create/{node}", handle_create, API_NEED_SESSION },
+        { HTTP_POST, API_PREFIX "/pubsub/subscribe/{node}", handle_subscribe, API_NEED_SESSION },
+        { HTTP_POST, API_PREFIX "/pubsub/publish/{node}", handle_publish, API_NEED_SESSION },
+        { HTTP_GET, API_PREFIX "/pubsub/subscribers/{node}", handle_subscribers, API_NEED_SESSION },
+        { HTTP_GET, API_PREFIX "/pep/nodes", handle_pep_nodes, API_NEED_SESSION },
+        { HTTP_POST, API_PREFIX "/pep/publish/{node}", handle_pep_publish, API_NEED_SESSION },
     };
-
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int rc =
-            api__route_user(d, routes[i].method, routes[i].path, routes[i].h, API_NEED_SESSION);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return API_ROUTE_TABLE(d, routes);
 }

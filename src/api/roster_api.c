@@ -630,25 +630,14 @@ static void handle_set_presence(struct http_req *req, const char *user, struct s
 
 int api__roster_register(struct api_deps *d)
 {
-    static const struct {
-        int method;
-        const char *path;
-        api_user_handler *h;
-    } routes[] = {
-        { HTTP_GET, API_PREFIX "/roster", handle_list },
-        { HTTP_POST, API_PREFIX "/roster", handle_add },
-        { HTTP_PUT, API_PREFIX "/roster/{jid}", handle_update },
-        { HTTP_DELETE, API_PREFIX "/roster/{jid}", handle_remove },
-        { HTTP_GET, API_PREFIX "/presence/roster", handle_presence_roster },
-        { HTTP_GET, API_PREFIX "/presence/{target}", handle_probe },
-        { HTTP_POST, API_PREFIX "/presence", handle_set_presence },
+    static const struct api_route_def routes[] = {
+        { HTTP_GET, API_PREFIX "/roster", handle_list, API_NEED_SESSION },
+        { HTTP_POST, API_PREFIX "/roster", handle_add, API_NEED_SESSION },
+        { HTTP_PUT, API_PREFIX "/roster/{jid}", handle_update, API_NEED_SESSION },
+        { HTTP_DELETE, API_PREFIX "/roster/{jid}", handle_remove, API_NEED_SESSION },
+        { HTTP_GET, API_PREFIX "/presence/roster", handle_presence_roster, API_NEED_SESSION },
+        { HTTP_GET, API_PREFIX "/presence/{target}", handle_probe, API_NEED_SESSION },
+        { HTTP_POST, API_PREFIX "/presence", handle_set_presence, API_NEED_SESSION },
     };
-
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int rc =
-            api__route_user(d, routes[i].method, routes[i].path, routes[i].h, API_NEED_SESSION);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return API_ROUTE_TABLE(d, routes);
 }

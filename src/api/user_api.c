@@ -1051,12 +1051,7 @@ int api__users_register(struct api_deps *d)
 {
     d->state->users = mem_calloc(1, sizeof(*d->state->users));
 
-    static const struct {
-        int method;
-        const char *path;
-        api_user_handler *h;
-        int flags;
-    } routes[] = {
+    static const struct api_route_def routes[] = {
         { HTTP_GET, API_PREFIX "/users", handle_users, API_NEED_SESSION },
         { HTTP_GET, API_PREFIX "/user", handle_get_user, API_NEED_SESSION },
         { HTTP_PUT, API_PREFIX "/user", handle_put_user, API_NEED_SESSION },
@@ -1071,8 +1066,8 @@ int api__users_register(struct api_deps *d)
     };
 
     int rc = http_route(d->http, HTTP_GET, API_PREFIX "/config/global", handle_global, d);
-    for (size_t i = 0; rc == 0 && i < sizeof(routes) / sizeof(routes[0]); i++)
-        rc = api__route_user(d, routes[i].method, routes[i].path, routes[i].h, routes[i].flags);
+    if (rc == 0)
+        rc = API_ROUTE_TABLE(d, routes);
     return rc;
 }
 
