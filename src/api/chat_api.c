@@ -526,17 +526,11 @@ static void hist_mam_done(struct session *s, int status, const struct xmpp_stanz
     struct http_req *req = h->req;
     http_req_on_abort(req, NULL, NULL);
     if (status < 0) {
-        if (status == -ETIMEDOUT)
-            api__error(req, 504, "xmpp server did not answer");
-        else if (status == -ECONNRESET)
-            api__error(req, 503, "xmpp connection lost");
-        else
-            api__error(req, 503, "xmpp session closed");
+        api__iq_failed(req, status);
         hist_free(h);
         return;
     }
-    const char *type = xmpp_stanza_attr(reply, "type");
-    if (type != NULL && strcmp(type, "error") == 0) {
+    if (api__is_error(reply)) {
         api__xmpp_error(req, reply);
         hist_free(h);
         return;
@@ -643,13 +637,7 @@ static void hist_disco_done(struct http_req *req, struct session *s,
                             const struct xmpp_stanza *reply, void *data)
 {
     struct hist *h = data;
-    const struct xmpp_stanza *q = xmpp_stanza_child(reply, "query", NS_DISCO);
-    for (const struct xmpp_stanza *f = q ? xmpp_stanza_first_child(q) : NULL; f;
-         f = xmpp_stanza_next(f)) {
-        const char *var = xmpp_stanza_attr(f, "var");
-        if (strcmp(xmpp_stanza_name(f), "feature") == 0 && var && strcmp(var, NS_FULLTEXT) == 0)
-            h->fulltext = true;
-    }
+    h->fulltext = api__disco_feature(xmpp_stanza_child(reply, "query", NS_DISCO), NS_FULLTEXT);
     hist_query(req, s, h);
 }
 

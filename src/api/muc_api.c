@@ -130,12 +130,6 @@ static void service_not_found(struct http_req *req, const char *service)
                      "MUCServiceNotFoundException");
 }
 
-static bool is_error(const struct xmpp_stanza *st)
-{
-    const char *type = xmpp_stanza_attr(st, "type");
-    return type != NULL && strcmp(type, "error") == 0;
-}
-
 static bool error_is(const struct xmpp_stanza *st, const char *cond)
 {
     const char *c = NULL;
@@ -208,16 +202,6 @@ static char *form_value(const struct xmpp_stanza *form, const char *var)
     return NULL;
 }
 
-static bool feature(const struct xmpp_stanza *q, const char *var)
-{
-    for (const struct xmpp_stanza *c = xmpp_stanza_first_child(q); c; c = xmpp_stanza_next(c)) {
-        const char *v = xmpp_stanza_attr(c, "var");
-        if (strcmp(xmpp_stanza_name(c), "feature") == 0 && v && strcmp(v, var) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* A JSON string from server text, when it is valid (NULL otherwise: the key is omitted). */
 static json_t *jstr(const char *v)
 {
@@ -265,11 +249,13 @@ static json_t *room_entity(const char *room, const struct xmpp_stanza *q)
     long mu = maxu ? strtol(maxu, NULL, 10) : 0;
     json_object_set_new(e, "maxUsers", json_integer(mu > 0 && mu < 1000000 ? mu : 0));
     mem_free(maxu);
-    json_object_set_new(e, "persistent", json_boolean(feature(q, "muc_persistent")));
-    json_object_set_new(e, "publicRoom",
-                        json_boolean(feature(q, "muc_public") || !feature(q, "muc_hidden")));
+    json_object_set_new(e, "persistent", json_boolean(api__disco_feature(q, "muc_persistent")));
+    json_object_set_new(
+        e, "publicRoom",
+        json_boolean(api__disco_feature(q, "muc_public") || !api__disco_feature(q, "muc_hidden")));
     json_object_set_new(e, "registrationEnabled", json_true());
-    json_object_set_new(e, "canAnyoneDiscoverJID", json_boolean(feature(q, "muc_nonanonymous")));
+    json_object_set_new(e, "canAnyoneDiscoverJID",
+                        json_boolean(api__disco_feature(q, "muc_nonanonymous")));
     char *cs = form_value(form, "muc#roominfo_changesubject");
     if (cs == NULL)
         cs = form_value(form, "muc#roomconfig_changesubject");
@@ -278,11 +264,12 @@ static json_t *room_entity(const char *room, const struct xmpp_stanza *q)
     mem_free(cs);
     set_form_bool(e, "canOccupantsInvite", form, "muc#roomconfig_allowinvites", false);
     json_object_set_new(e, "canChangeNickname", json_true());
-    json_object_set_new(e, "logEnabled", json_boolean(feature(q, NS_MAM)));
+    json_object_set_new(e, "logEnabled", json_boolean(api__disco_feature(q, NS_MAM)));
     json_object_set_new(e, "loginRestrictedToNickname", json_false());
-    json_object_set_new(e, "membersOnly", json_boolean(feature(q, "muc_membersonly")));
-    json_object_set_new(e, "moderated", json_boolean(feature(q, "muc_moderated")));
-    json_object_set_new(e, "passwordProtected", json_boolean(feature(q, "muc_passwordprotected")));
+    json_object_set_new(e, "membersOnly", json_boolean(api__disco_feature(q, "muc_membersonly")));
+    json_object_set_new(e, "moderated", json_boolean(api__disco_feature(q, "muc_moderated")));
+    json_object_set_new(e, "passwordProtected",
+                        json_boolean(api__disco_feature(q, "muc_passwordprotected")));
     char *pm = form_value(form, "muc#roomconfig_allowpm");
     const char *allow = "anyone";
     if (pm != NULL && (strcmp(pm, "participants") == 0 || strcmp(pm, "moderators") == 0 ||
@@ -318,7 +305,8 @@ static void aff_answered(struct http_req *req, struct session *s, const struct x
     const struct xmpp_stanza *q = xmpp_stanza_child(reply, "query", NS_MUC_ADMIN);
     json_t *list = json_object_get(c->entity, aff_keys[c->aff_step]);
     /* a user who may not read the list gets an error: the list stays empty */
-    for (const struct xmpp_stanza *it = !is_error(reply) && q ? xmpp_stanza_first_child(q) : NULL;
+    for (const struct xmpp_stanza *it = !api__is_error(reply) && q ? xmpp_stanza_first_child(q)
+                                                                   : NULL;
          it != NULL && json_array_size(list) < 1000; it = xmpp_stanza_next(it)) {
         const char *jid = xmpp_stanza_attr(it, "jid");
         char *bare = jid ? xmpp_jid_bare_of(jid) : NULL;
@@ -351,8 +339,8 @@ static void info_answered(struct http_req *req, struct session *s, const struct 
 {
     struct muc_call *c = data;
     const struct xmpp_stanza *q = xmpp_stanza_child(reply, "query", NS_DISCO_INFO);
-    if (is_error(reply) || q == NULL) {
-        if (q == NULL && !is_error(reply))
+    if (api__is_error(reply) || q == NULL) {
+        if (q == NULL && !api__is_error(reply))
             room_not_found(req, c->room);
         else
             room_error(c, reply);
@@ -402,7 +390,7 @@ static void room_info_answered(struct http_req *req, struct session *s,
     const char *jid = c->items[c->next_item - 1];
     if (reply == NULL) /* no answer in time: the name only */
         room_add(c, jid, NULL);
-    else if (!is_error(reply) && xmpp_stanza_child(reply, "query", NS_DISCO_INFO) != NULL)
+    else if (!api__is_error(reply) && xmpp_stanza_child(reply, "query", NS_DISCO_INFO) != NULL)
         room_add(c, jid, xmpp_stanza_child(reply, "query", NS_DISCO_INFO));
     rooms_next(req, s, c);
 }
@@ -432,7 +420,7 @@ static void items_answered(struct http_req *req, struct session *s, const struct
                            void *data)
 {
     struct muc_call *c = data;
-    if (is_error(reply)) {
+    if (api__is_error(reply)) {
         /* "does not exist or is not accessible": also a remote domain the server will not
          * reach (Prosody without s2s answers not-allowed) */
         if (error_is(reply, "item-not-found") || error_is(reply, "remote-server-not-found") ||
@@ -502,7 +490,7 @@ static void room_items_answered(struct http_req *req, struct session *s,
     (void)s;
     struct muc_call *c = data;
     c->req = req;
-    if (is_error(reply)) {
+    if (api__is_error(reply)) {
         room_error(c, reply);
         call_free(c);
         return;
@@ -808,14 +796,9 @@ static void mam_done(struct session *s, int status, const struct xmpp_stanza *re
     struct muc_call *c = data;
     http_req_on_abort(c->req, NULL, NULL);
     if (status < 0) {
-        if (status == -ETIMEDOUT)
-            api__error(c->req, 504, "xmpp server did not answer");
-        else if (status == -ECONNRESET)
-            api__error(c->req, 503, "xmpp connection lost");
-        else
-            api__error(c->req, 503, "xmpp session closed");
+        api__iq_failed(c->req, status);
     } else if (c->multi) { /* a room that fails (left, gone) adds nothing */
-        if (!is_error(reply)) {
+        if (!api__is_error(reply)) {
             const struct xmpp_stanza *fin = xmpp_stanza_child(reply, "fin", NS_MAM);
             const char *complete = fin ? xmpp_stanza_attr(fin, "complete") : NULL;
             if (truncated || n > (size_t)c->max || complete == NULL ||
@@ -832,10 +815,10 @@ static void mam_done(struct session *s, int status, const struct xmpp_stanza *re
         }
         joined_next(c);
         return;
-    } else if (is_error(reply) && c->op == OP_HISTORY && !error_is(reply, "item-not-found") &&
+    } else if (api__is_error(reply) && c->op == OP_HISTORY && !error_is(reply, "item-not-found") &&
                session_muc_joined(c->s, c->room_jid)) {
         reply_join_history(c); /* no archive to read: what the room sent this session */
-    } else if (is_error(reply)) {
+    } else if (api__is_error(reply)) {
         room_error(c, reply);
     } else if (c->op == OP_HISTORY) {
         reply_history(c, reply, items, n, truncated);
@@ -896,12 +879,12 @@ static void search_info_answered(struct http_req *req, struct session *s,
 {
     struct muc_call *c = data;
     const struct xmpp_stanza *q = xmpp_stanza_child(reply, "query", NS_DISCO_INFO);
-    if (is_error(reply)) {
+    if (api__is_error(reply)) {
         room_error(c, reply);
         call_free(c);
         return;
     }
-    c->fulltext = q != NULL && feature(q, NS_FULLTEXT);
+    c->fulltext = q != NULL && api__disco_feature(q, NS_FULLTEXT);
     mam_send(req, s, c);
 }
 
@@ -912,12 +895,12 @@ static void history_info_answered(struct http_req *req, struct session *s,
 {
     struct muc_call *c = data;
     const struct xmpp_stanza *q = xmpp_stanza_child(reply, "query", NS_DISCO_INFO);
-    if (is_error(reply)) {
+    if (api__is_error(reply)) {
         room_error(c, reply);
         call_free(c);
         return;
     }
-    if (q != NULL && feature(q, NS_MAM)) {
+    if (q != NULL && api__disco_feature(q, NS_MAM)) {
         mam_send(req, s, c);
         return;
     }

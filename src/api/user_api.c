@@ -123,12 +123,6 @@ static void uop_iq(struct http_req *req, struct session *s, struct uop *u, struc
     xmpp_stanza_unref(iq);
 }
 
-static bool is_error(const struct xmpp_stanza *reply)
-{
-    const char *type = xmpp_stanza_attr(reply, "type");
-    return type != NULL && strcmp(type, "error") == 0;
-}
-
 /* Keys the gateway keeps for itself (contract §1.8 U12, §6): never stored nor returned. */
 static bool reserved_key(const char *k)
 {
@@ -233,7 +227,7 @@ static void got_vcard(struct http_req *req, struct session *s, const struct xmpp
 {
     struct uop *u = data;
     const struct xmpp_stanza *vc = xmpp_stanza_child(reply, "vCard", NS_VCARD);
-    if (is_error(reply)) {
+    if (api__is_error(reply)) {
         const char *cond;
         int status = api__xmpp_error_status(reply, &cond);
         if (status != 404 && status != 503) { /* none yet / no vCard service: empty */
@@ -306,8 +300,8 @@ static void got_private(struct http_req *req, struct session *s, const struct xm
 {
     struct uop *u = data;
     const struct xmpp_stanza *q = xmpp_stanza_child(reply, "query", NS_PRIVATE);
-    props_from(u,
-               is_error(reply) || q == NULL ? NULL : xmpp_stanza_child(q, "properties", NS_PROPS));
+    props_from(u, api__is_error(reply) || q == NULL ? NULL
+                                                    : xmpp_stanza_child(q, "properties", NS_PROPS));
     uop_next(req, s, u);
 }
 
@@ -334,12 +328,12 @@ static void got_pep(struct http_req *req, struct session *s, const struct xmpp_s
     for (const struct xmpp_stanza *it = items ? xmpp_stanza_first_child(items) : NULL;
          it && el == NULL; it = xmpp_stanza_next(it))
         el = xmpp_stanza_child(it, "properties", NS_PROPS);
-    if (!is_error(reply) && el != NULL) {
+    if (!api__is_error(reply) && el != NULL) {
         props_from(u, el);
         uop_next(req, s, u);
         return;
     }
-    if (is_error(reply) && !pep_missing(reply)) { /* a real failure: no fallback, no write */
+    if (api__is_error(reply) && !pep_missing(reply)) { /* a real failure: no fallback, no write */
         api__xmpp_error(req, reply);
         uop_free(u);
         return;
@@ -371,7 +365,7 @@ static void put_pep_done(struct http_req *req, struct session *s, const struct x
                          void *data)
 {
     struct uop *u = data;
-    if (!is_error(reply)) {
+    if (!api__is_error(reply)) {
         uop_next(req, s, u);
         return;
     }
@@ -482,7 +476,7 @@ static void got_version(struct http_req *req, struct session *s, const struct xm
     struct uop *u = data;
     struct api_users *us = u->d->state->users;
     const struct xmpp_stanza *q = xmpp_stanza_child(reply, "query", NS_VERSION);
-    if (!is_error(reply) && q != NULL) {
+    if (!api__is_error(reply) && q != NULL) {
         char *name = xmpp_stanza_child_text(q, "name", NULL);
         char *version = xmpp_stanza_child_text(q, "version", NULL);
         json_t *o = json_object();

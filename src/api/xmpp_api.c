@@ -59,17 +59,11 @@ static void iq_answered(struct session *s, int status, const struct xmpp_stanza 
     if (status == -ETIMEDOUT && (q->flags & API_IQ_TIMEOUT))
         reply = NULL, status = 0;
     if (status < 0) {
-        if (status == -ETIMEDOUT)
-            api__error(q->req, 504, "xmpp server did not answer");
-        else if (status == -ECONNRESET)
-            api__error(q->req, 503, "xmpp connection lost");
-        else
-            api__error(q->req, 503, "xmpp session closed");
+        api__iq_failed(q->req, status);
         iq_release(q);
         return;
     }
-    const char *type = reply ? xmpp_stanza_attr(reply, "type") : NULL;
-    if (type != NULL && strcmp(type, "error") == 0 && !(q->flags & API_IQ_ERRORS)) {
+    if (api__is_error(reply) && !(q->flags & API_IQ_ERRORS)) {
         api__xmpp_error(q->req, reply);
         iq_release(q);
         return;
@@ -117,6 +111,22 @@ struct xmpp_stanza *api__iq_new(const char *type, const char *to, const char *na
 }
 
 /* ---- stanza errors ----------------------------------------------------------------------- */
+
+void api__iq_failed(struct http_req *req, int status)
+{
+    if (status == -ETIMEDOUT)
+        api__error(req, 504, "xmpp server did not answer");
+    else if (status == -ECONNRESET)
+        api__error(req, 503, "xmpp connection lost");
+    else
+        api__error(req, 503, "xmpp session closed");
+}
+
+bool api__is_error(const struct xmpp_stanza *st)
+{
+    const char *type = st ? xmpp_stanza_attr(st, "type") : NULL;
+    return type != NULL && strcmp(type, "error") == 0;
+}
 
 static const struct {
     const char *condition;
@@ -307,9 +317,10 @@ static bool has_identity(const struct xmpp_stanza *q, const char *category, cons
     return false;
 }
 
-static bool has_feature(const struct xmpp_stanza *q, const char *var)
+bool api__disco_feature(const struct xmpp_stanza *q, const char *var)
 {
-    for (const struct xmpp_stanza *c = xmpp_stanza_first_child(q); c; c = xmpp_stanza_next(c)) {
+    for (const struct xmpp_stanza *c = q ? xmpp_stanza_first_child(q) : NULL; c;
+         c = xmpp_stanza_next(c)) {
         const char *v = xmpp_stanza_attr(c, "var");
         if (strcmp(xmpp_stanza_name(c), "feature") == 0 && v && strcmp(v, var) == 0)
             return true;
@@ -379,7 +390,7 @@ static void info_answered(struct http_req *req, struct session *s, const struct 
             r->info[API_SVC_PUBSUB] =
                 copy ? xmpp_stanza_ref(copy) : (copy = xmpp_stanza_copy(reply));
         }
-        if (r->found[API_SVC_UPLOAD] == NULL && has_feature(q, NS_UPLOAD)) {
+        if (r->found[API_SVC_UPLOAD] == NULL && api__disco_feature(q, NS_UPLOAD)) {
             r->found[API_SVC_UPLOAD] = mem_strdup(from);
             r->info[API_SVC_UPLOAD] = copy ? xmpp_stanza_ref(copy) : xmpp_stanza_copy(reply);
         }

@@ -50,6 +50,15 @@ struct xmpp_stanza *api__iq_new(const char *type, const char *to, const char *na
 
 /* ---- stanza errors ---- */
 
+/* Answers req for a waiter that ended without an answer (status < 0 from session_send_iq or
+ * session_mam_query): -ETIMEDOUT 504 "xmpp server did not answer", -ECONNRESET 503 "xmpp
+ * connection lost", anything else 503 "xmpp session closed". */
+void api__iq_failed(struct http_req *req, int status);
+/* True for a stanza of type "error" (NULL: false). */
+bool api__is_error(const struct xmpp_stanza *st);
+/* True when a disco#info <query/> (NULL: false) lists <feature var=var/>. */
+bool api__disco_feature(const struct xmpp_stanza *query, const char *var);
+
 /* The HTTP status for an error stanza (iq/message/presence type="error"), by its defined
  * condition: bad-request, jid-malformed, not-acceptable, unexpected-request 400;
  * not-authorized, forbidden, not-allowed, policy-violation, registration-required,
